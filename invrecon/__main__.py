@@ -1,0 +1,3 @@
+from invrecon.cli import main
+
+raise SystemExit(main())
