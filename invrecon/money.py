@@ -41,6 +41,8 @@ def _parse_decimal(text: str, what: str) -> Decimal:
 
 
 def _scaled(value: Decimal, quantum: Decimal, scale: int, what: str, places: int) -> int:
+    if value.is_finite() and value.adjusted() > 18:  # quantize() would raise InvalidOperation
+        raise ValueError(f"{what} {value} is too large")
     if value != value.quantize(quantum, rounding=ROUND_HALF_UP) if value.is_finite() else True:
         raise ValueError(f"{what} {value} has more than {places} decimals")
     units = int(value * scale)
