@@ -1,0 +1,117 @@
+"""The warning/explanation panel for the matrix cell under the cursor.
+
+Shows the cell (row, column, amount and, on the Difference column, the formula), the row's
+warning (title and detail) and the causes of the difference with their amounts. The causes are an
+OptionList: Enter on one posts :class:`ExplanationPanel.CauseChosen` and the screen drills to
+the entries of that cause.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from invrecon.money import format_cents_grouped
+
+
+def _money(cents: int | None) -> str:
+    return format_cents_grouped(cents) if cents is not None else "blank"
+
+
+class ExplanationPanel(Vertical):
+    class CauseChosen(Message):
+        def __init__(self, row_key: str, column_key: str, cause: Any) -> None:
+            super().__init__()
+            self.row_key = row_key
+            self.column_key = column_key
+            self.cause = cause
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="explain-text")
+        yield OptionList(id="causes")
+
+    def on_mount(self) -> None:
+        self.border_title = "Explanation"
+        self._causes: list[Any] = []
+        self._cell: tuple[str, str] | None = None
+        self.query_one("#causes", OptionList).display = False
+
+    @property
+    def causes(self) -> list[Any]:
+        return list(self._causes)
+
+    def clear(self, message: str = "") -> None:
+        self.query_one("#explain-text", Static).update(Text(message))
+        self._set_causes([])
+
+    def show_cell(
+        self,
+        row: Any,
+        column_key: str,
+        column_name: str,
+        matrix: Any,
+        *,
+        show_warning: bool,
+    ) -> None:
+        self._cell = (row.key, column_key)
+        text = Text()
+        text.append(row.name, style="bold")
+        if column_key in ("name", "warning"):
+            text.append(f"  ({column_name})")
+        else:
+            text.append(f" / {column_name}: ")
+            text.append(_money(row.cells.get(column_key)), style="bold")
+        diff = row.cells.get("difference")
+        if column_key == "difference" and row.key not in ("total", "gl_total", "difference"):
+            text.append(
+                f"\nDifference = G/L Total {_money(row.cells.get('gl_total'))}"
+                f" − Total {_money(row.cells.get('total'))}"
+            )
+        warning = getattr(row, "warning", None)
+        if warning is not None:
+            text.append("\nWarning: ", style="bold")
+            text.append(warning.title)
+            if getattr(warning, "detail", ""):
+                text.append("\n")
+                text.append(warning.detail)
+        elif diff and not show_warning:
+            text.append("\nThis row has a difference; press w (Show Warning) for the warning.")
+        causes = list(getattr(row, "explanation", None) or [])
+        if causes:
+            text.append(f"\nCauses of the difference {_money(diff)}"
+                        " (Tab to the list, Enter opens the entries):")
+        elif diff:
+            text.append("\nNo causes listed for this difference.")
+        self.query_one("#explain-text", Static).update(text)
+        self._set_causes(causes)
+
+    def _set_causes(self, causes: list[Any]) -> None:
+        self._causes = causes
+        options = self.query_one("#causes", OptionList)
+        options.clear_options()
+        for i, cause in enumerate(causes):
+            prompt = Text()
+            prompt.append(f"{format_cents_grouped(cause.amount):>16}  ", style="bold")
+            prompt.append(cause.title)
+            entries = getattr(cause, "entries", None)
+            if isinstance(entries, int):
+                prompt.append(f"  ({entries:,} entries)")
+            elif isinstance(entries, list | tuple):
+                prompt.append(f"  ({len(entries):,} entries)")
+            options.add_option(Option(prompt, id=f"cause-{i}"))
+        options.display = bool(causes)
+
+    @on(OptionList.OptionSelected, "#causes")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if self._cell is None:
+            return
+        cause = self._causes[event.option_index]
+        self.post_message(self.CauseChosen(self._cell[0], self._cell[1], cause))
