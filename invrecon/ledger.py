@@ -28,8 +28,13 @@ def default_db_path() -> Path:
 
 def _connect(path: Path, *, readonly: bool, busy_timeout_ms: int) -> Database:
     if readonly:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        if not os.access(path.parent, os.W_OK) and not Path(f"{path}-wal").exists():
+            # Read-only media/directory: SQLite cannot create the -shm file a WAL ledger needs,
+            # and nobody can be writing the file, so open it as immutable.
+            uri += "&immutable=1"
         conn = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+            uri, uri=True, isolation_level=None,
             timeout=busy_timeout_ms / 1000, check_same_thread=False,
         )
     else:
@@ -112,6 +117,7 @@ def open_ledger(
             raise LedgerFileError(f"{p}: is a directory, not an invrecon ledger")
         if p.stat().st_size > 0 or not create:
             _check_header(p)
+    fresh_empty = create and exists and p.stat().st_size == 0
     if not readonly and exists and not os.access(p, os.W_OK):
         raise LedgerFileError(f"{p}: the ledger file is read-only; nothing was written")
     try:
@@ -130,8 +136,22 @@ def open_ledger(
                     schema.migrations.apply(db)
     except BaseException:
         db.close()
+        if create and (not exists or fresh_empty):
+            _undo_create(p, remove=not exists)
         raise
     return db
+
+
+def _undo_create(p: Path, *, remove: bool) -> None:
+    """A failed create (e.g. disk full) must not leave a half-made ledger behind."""
+    for suffix in ("-wal", "-shm", "-journal"):
+        with contextlib.suppress(OSError):
+            Path(f"{p}{suffix}").unlink()
+    with contextlib.suppress(OSError):
+        if remove:
+            p.unlink()
+        else:
+            os.truncate(p, 0)
 
 
 def _initialise(db: Database, path: Path) -> None:
@@ -175,7 +195,8 @@ def write_transaction(db: Database) -> Iterator[Database]:
     with _busy_as_error(path):
         conn.execute("BEGIN IMMEDIATE")
     try:
-        yield db
+        with _busy_as_error(path):  # disk full / read-only mid-transaction: a clear message
+            yield db
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
