@@ -258,8 +258,31 @@ class MatrixScreen(InvreconScreen):
             return
         rec = engine("reconciliation")
         names = {NAME_KEY: "Name", WARNING_KEY: "Warning", **dict(rec.COLUMN_NAMES)}
-        self.explanation.show_cell(row, keys[1], names.get(keys[1], keys[1]), self.matrix,
-                                   show_warning=self.show_warning)
+        row_key, col_key = keys
+        account_type = (rec.cell_account_type(row_key, col_key)
+                        if col_key not in (NAME_KEY, WARNING_KEY) else None)
+        if account_type is None and col_key in (NAME_KEY, WARNING_KEY):
+            account_type = rec.cell_account_type(row_key, "difference")
+        diff_cell = gl_cell = None
+        causes: list[Any] = []
+        total = None
+        diff_name = ""
+        if account_type is not None:
+            diff_cell = rec.difference_cell(account_type)
+            gl_cell = rec.gl_total_cell(account_type)
+            total_cell = (("total", account_type) if account_type in rec.INVENTORY_TYPES
+                          else (account_type, "total"))
+            total = self.matrix.amount(*total_cell)
+            causes = self.matrix.causes(*diff_cell)
+            diff_name = f"Difference of {rec.TYPE_NAMES.get(account_type, account_type)}"
+        amount = (self.matrix.amount(row_key, col_key)
+                  if col_key not in (NAME_KEY, WARNING_KEY) else None)
+        self.explanation.show_cell(
+            row, col_key, names.get(col_key, col_key), amount=amount, diff_cell=diff_cell,
+            diff_name=diff_name,
+            diff=self.matrix.amount(*diff_cell) if diff_cell else None,
+            gl_total=self.matrix.amount(*gl_cell) if gl_cell else None,
+            total=total, causes=causes, show_warning=self.show_warning)
 
     # -- drill-down ------------------------------------------------------------------------------
     @on(DataTable.CellSelected, "#matrix")
@@ -291,11 +314,13 @@ class MatrixScreen(InvreconScreen):
     def _cause_chosen(self, event: ExplanationPanel.CauseChosen) -> None:
         from invrecon.tui.drill_screen import EntriesScreen
 
+        rec = engine("reconciliation")
         row = self._row(event.row_key)
         cause = event.cause
+        col_name = dict(rec.COLUMN_NAMES).get(event.column_key, event.column_key)
         self.app.push_screen(EntriesScreen(
-            event.row_key, "difference", self.shown_filters, cause=cause.cause,
-            crumbs=[f"{row.name} / Difference", f"cause: {cause.title}"]))
+            event.row_key, event.column_key, self.shown_filters, cause=cause.cause,
+            crumbs=[f"{row.name} / {col_name}", f"cause: {cause.title}"]))
 
     # -- filters ---------------------------------------------------------------------------------
     def action_focus_filters(self) -> None:

@@ -83,16 +83,22 @@ class TestReportScreen(InvreconScreen):
         self.loaded = True
         self.query_one("#drill-status", Static).update(Text(message))
 
+    @property
+    def problems(self) -> list[Any]:
+        problems = self.report.problems
+        return list(problems() if callable(problems) else problems)
+
     def problem_rows(self) -> list[list[Any]]:
         return [[_get(p, "value_entry_no"), _get(p, "kind"), _get(p, "reason_code"),
-                 _get(p, "reason")] for p in self.report.problems]
+                 _get(p, "reason")] for p in self.problems]
 
     def line_rows(self) -> list[list[Any]]:
         rows = []
         for ln in self.report.lines:
             nos = _get(ln, "value_entry_nos") or []
+            kind = _get(ln, "account_type")
             rows.append([_get(ln, "posting_date"), _get(ln, "gl_account_no"),
-                         _get(ln, "account_type"), _cents(_get(ln, "amount")),
+                         getattr(kind, "key", kind), _cents(_get(ln, "amount")),
                          _get(ln, "document_no"), _get(ln, "description"), len(nos)])
         return rows
 
@@ -125,8 +131,8 @@ class TestReportScreen(InvreconScreen):
                 else:
                     cells.append(Text("" if v is None else str(v)))
             lines.add_row(*cells)
-        skips = sum(1 for p in report.problems if _get(p, "kind") == "skip")
-        overrides = len(report.problems) - skips
+        skips = sum(1 for p in self.problems if _get(p, "kind") == "skip")
+        overrides = len(self.problems) - skips
         self.query_one("#drill-status", Static).update(Text(
             f"{len(report.lines):,} G/L lines; {skips:,} entries would be skipped, "
             f"{overrides:,} dimension overrides. Nothing was written."))

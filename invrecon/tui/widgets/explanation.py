@@ -25,6 +25,18 @@ def _money(cents: int | None) -> str:
     return format_cents_grouped(cents) if cents is not None else "blank"
 
 
+def entry_count(entries: Any) -> int | None:
+    if isinstance(entries, int) and not isinstance(entries, bool):
+        return entries
+    if isinstance(entries, list | tuple):
+        return len(entries)
+    if isinstance(entries, dict):
+        for key in ("count", "total_count", "entries"):
+            if isinstance(entries.get(key), int):
+                return entries[key]
+    return None
+
+
 class ExplanationPanel(Vertical):
     class CauseChosen(Message):
         def __init__(self, row_key: str, column_key: str, cause: Any) -> None:
@@ -56,24 +68,29 @@ class ExplanationPanel(Vertical):
         row: Any,
         column_key: str,
         column_name: str,
-        matrix: Any,
         *,
+        amount: int | None,
+        diff_cell: tuple[str, str] | None,
+        diff_name: str,
+        diff: int | None,
+        gl_total: int | None,
+        total: int | None,
+        causes: list[Any],
         show_warning: bool,
     ) -> None:
-        self._cell = (row.key, column_key)
+        """Explain one cell; ``diff_cell`` is the Difference cell of the cell's account type
+        (its causes are listed and drill from that cell)."""
+        self._cell = diff_cell
         text = Text()
         text.append(row.name, style="bold")
         if column_key in ("name", "warning"):
             text.append(f"  ({column_name})")
         else:
             text.append(f" / {column_name}: ")
-            text.append(_money(row.cells.get(column_key)), style="bold")
-        diff = row.cells.get("difference")
-        if column_key == "difference" and row.key not in ("total", "gl_total", "difference"):
-            text.append(
-                f"\nDifference = G/L Total {_money(row.cells.get('gl_total'))}"
-                f" − Total {_money(row.cells.get('total'))}"
-            )
+            text.append(_money(amount), style="bold")
+        if diff_cell is not None:
+            text.append(f"\n{diff_name}: G/L Total {_money(gl_total)} − Total {_money(total)}"
+                        f" = {_money(diff)}")
         warning = getattr(row, "warning", None)
         if warning is not None:
             text.append("\nWarning: ", style="bold")
@@ -82,8 +99,7 @@ class ExplanationPanel(Vertical):
                 text.append("\n")
                 text.append(warning.detail)
         elif diff and not show_warning:
-            text.append("\nThis row has a difference; press w (Show Warning) for the warning.")
-        causes = list(getattr(row, "explanation", None) or [])
+            text.append("\nPress w (Show Warning) for the warnings.")
         if causes:
             text.append(f"\nCauses of the difference {_money(diff)}"
                         " (Tab to the list, Enter opens the entries):")
@@ -100,11 +116,9 @@ class ExplanationPanel(Vertical):
             prompt = Text()
             prompt.append(f"{format_cents_grouped(cause.amount):>16}  ", style="bold")
             prompt.append(cause.title)
-            entries = getattr(cause, "entries", None)
-            if isinstance(entries, int):
-                prompt.append(f"  ({entries:,} entries)")
-            elif isinstance(entries, list | tuple):
-                prompt.append(f"  ({len(entries):,} entries)")
+            count = entry_count(getattr(cause, "entries", None))
+            if count is not None:
+                prompt.append(f"  ({count:,} entries)")
             options.add_option(Option(prompt, id=f"cause-{i}"))
         options.display = bool(causes)
 
