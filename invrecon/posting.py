@@ -1,0 +1,942 @@
+"""*Post Inventory Cost to G/L*: the engine, its preview and test report, automatic cost posting.
+
+Spec: ``20-posting-bc-reference.md`` (§2 rules, §3 the batch, §4 problems, §6.1 automatic
+posting), ``40-interfaces.md`` §4 (JSON), ``50-product.md`` §1-2 (skip-not-abort, reasons).
+
+How a run works (``post_inventory_cost``):
+
+* **Queue** (derived, 40-interfaces §2): value entries with Cost Amount (Actual) <> Cost Posted
+  to G/L, or (Expected Cost Posting to G/L on) Cost Amount (Expected) <> Expected Cost Posted to
+  G/L, within the filters (posting date range, item filter and location filter), items whose
+  Type is not Inventory passed over. Item entries in (Item No., Posting Date, Entry No.) order
+  through the partial index ``value_entry_unposted``, then capacity entries (blank Item Ledger
+  Entry Type) in (Order Type, Order No., Entry No.) order. Read with a cursor in batches of
+  ``BATCH_SIZE``; nothing holds the whole queue.
+* **Per entry**: validation (``_Engine._plan``, shared by the run, the preview, the test report
+  and automatic cost posting): expected-cost gate, rule combination, setup rows, blank accounts,
+  allowed posting dates, G/L accounts. Any problem skips the whole entry with a reason; dimension
+  problems only add an override to the report. The plan per combination of (types, setup keys,
+  signs) is cached, so the per-entry cost is a dict lookup and the arithmetic.
+* **Writing** (one ``write_transaction``): per entry, G/L rows and relation rows go out with
+  ``executemany`` per batch; per posting group, the lines are summed in a dict keyed by the
+  nine-part group key (bounded by the number of groups) with the fed value entry numbers in
+  compact ``array('q')`` buffers, and written at the end. The posted fields are assigned with one
+  set-based UPDATE over the same queue condition, minus the skipped entries (a temp table).
+  One G/L register per run (source code INVTPCOST), transaction numbers change with document
+  no. or posting date, G/L entry numbers continue from the highest.
+* **Report lines** are kept in memory up to ``LINES_IN_MEMORY`` G/L lines; beyond that they are
+  spilled, batch by batch, to an anonymous temporary file (pickle) and read back lazily by
+  ``PostingReport.iter_lines()`` / ``write_json()``. Everything else in the report is bounded
+  (totals per account type, per item and per capacity order sums), except the skipped entries and
+  dimension overrides, which are kept as compact slotted objects.
+
+Descriptions per entry use ISO dates: ``"<Entry Type> <Source No.> on <YYYY-MM-DD>"``.
+"""
+
+from __future__ import annotations
+
+import array
+import datetime as dt
+import json
+import pickle
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from sqlite_utils import Database
+
+from invrecon.enums import PostingAccountType
+from invrecon.errors import InvreconError
+from invrecon.filters import LedgerFilter
+from invrecon.ledger import write_transaction
+from invrecon.money import format_cents
+from invrecon.posting_rules import (
+    ACCOUNT_TYPES,
+    PostingSetup,
+    Problem,
+    Reason,
+    RuleSet,
+    rules_for,
+)
+
+SOURCE_CODE = "INVTPCOST"
+BATCH_SIZE = 1000
+LINES_IN_MEMORY = 100_000
+DESCRIPTION_LENGTH = 100
+DIMENSION_REASON_CODE = "dimension_value_posting"
+
+T = PostingAccountType
+
+
+class PostingCancelled(InvreconError):
+    """The run was cancelled; the transaction was rolled back, nothing was posted."""
+
+
+class AutomaticPostingError(InvreconError):
+    """Automatic cost posting met a problem; the caller's item posting must fail."""
+
+    def __init__(self, message: str, value_entry_no: int, reason_code: str):
+        super().__init__(message)
+        self.value_entry_no = value_entry_no
+        self.reason_code = reason_code
+
+
+# --- request -------------------------------------------------------------------------------------
+
+class PostingRequest(BaseModel):
+    """What to post. ``filters``: posting date range, item filter and location filter are
+    applied to the queue (BC has no location filter; invrecon applies it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Literal["per-entry", "per-posting-group"] = "per-entry"
+    document_no: str | None = None
+    preview: bool = False
+    filters: LedgerFilter = LedgerFilter()
+
+    @model_validator(mode="after")
+    def _document_no_rules(self) -> PostingRequest:
+        doc = (self.document_no or "").strip()
+        if self.mode == "per-posting-group" and not doc:
+            raise ValueError("Please enter a Document No. when posting per Posting Group.")
+        if self.mode == "per-entry" and doc:
+            raise ValueError("Do not enter a Document No. when posting per Entry.")
+        if len(doc) > 20:
+            raise ValueError(f"Document No. '{doc}' is longer than 20 characters")
+        return self
+
+
+# --- report objects ------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class SkippedEntry:
+    value_entry_no: int
+    item_no: str | None
+    posting_date: str
+    item_ledger_entry_type: str
+    entry_type: str
+    document_no: str
+    location_code: str
+    cost_amount: int  # cents: the expected amount if Expected Cost = Yes, else the actual
+    reason_code: str
+    reason: str
+    # extra columns of BC's Skipped section
+    source_no: str = ""
+    inventory_posting_group: str = ""
+    gen_bus_posting_group: str = ""
+    gen_prod_posting_group: str = ""
+    expected_cost: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value_entry_no": self.value_entry_no,
+            "item_no": self.item_no,
+            "posting_date": self.posting_date,
+            "item_ledger_entry_type": self.item_ledger_entry_type,
+            "entry_type": self.entry_type,
+            "document_no": self.document_no,
+            "location_code": self.location_code,
+            "cost_amount": format_cents(self.cost_amount),
+            "reason_code": self.reason_code,
+            "reason": self.reason,
+        }
+
+
+@dataclass(slots=True)
+class DimensionOverride:
+    value_entry_no: int
+    gl_account_no: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"value_entry_no": self.value_entry_no, "gl_account_no": self.gl_account_no,
+                "message": self.message}
+
+
+@dataclass(slots=True)
+class PostingLine:
+    """One G/L line of the run (posted, or planned in a preview/test report)."""
+
+    gl_entry_no: int  # planned number in a preview
+    posting_date: str
+    gl_account_no: str
+    account_type: PostingAccountType
+    amount: int  # cents
+    document_no: str
+    description: str
+    value_entry_nos: Sequence[int]
+    transaction_no: int
+    dimension_set_id: int
+    external_document_no: str = ""
+    # per posting group: the rest of the group key
+    bal_account_type: PostingAccountType | None = None
+    location_code: str | None = None
+    inventory_posting_group: str | None = None
+    gen_bus_posting_group: str | None = None
+    gen_prod_posting_group: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "posting_date": self.posting_date,
+            "gl_account_no": self.gl_account_no,
+            "account_type": self.account_type.key,
+            "amount": format_cents(self.amount),
+            "document_no": self.document_no,
+            "description": self.description,
+            "value_entry_nos": list(self.value_entry_nos),
+        }
+
+
+@dataclass(slots=True)
+class PostingProgress:
+    processed: int
+    total: int
+    posted: int
+    skipped_so_far: int
+    new_skipped: list[SkippedEntry]
+
+
+# Columns of BC's report 1002 (§3.10) and which account types feed them.
+REPORT_COLUMNS: tuple[str, ...] = (
+    "COGS", "Inventory Adjustment", "Direct Cost Applied", "Overhead Applied",
+    "Purchase Variance", "Mfg. Direct Cost Variance", "Manufacturing Ovhd Variance",
+    "WIP Inventory", "Inventory",
+)
+_COLUMN_OF: dict[PostingAccountType, int] = {
+    T.COGS: 0, T.COGS_INTERIM: 0,
+    T.INVENTORY_ADJMT: 1, T.INVT_ACCRUAL_INTERIM: 1,
+    T.DIRECT_COST_APPLIED: 2,
+    T.OVERHEAD_APPLIED: 3,
+    T.PURCHASE_VARIANCE: 4,
+    T.MATERIAL_VARIANCE: 5, T.CAPACITY_VARIANCE: 5, T.SUBCONTRACTED_VARIANCE: 5,
+    T.CAP_OVERHEAD_VARIANCE: 5,
+    T.MFG_OVERHEAD_VARIANCE: 6,
+    T.WIP_INVENTORY: 7,
+    T.INVENTORY: 8, T.INVENTORY_INTERIM: 8,
+}
+_COLUMN_BY_ORDINAL: tuple[int, ...] = tuple(_COLUMN_OF[t] for t in ACCOUNT_TYPES)
+
+
+class _LineStore:
+    """Per-entry G/L lines in batches: in memory up to a limit, then spilled to a temp file."""
+
+    def __init__(self, limit: int):
+        self._limit = limit
+        self._batches: list[tuple[list, bytes, list]] = []
+        self._in_memory = 0
+        self._file: IO[bytes] | None = None
+        self._spilled_batches = 0
+        self.count = 0
+
+    def add(self, gl_rows: list, ordinals: bytes, rel_rows: list) -> None:
+        if not gl_rows:
+            return
+        self.count += len(gl_rows)
+        self._batches.append((gl_rows, ordinals, rel_rows))
+        self._in_memory += len(gl_rows)
+        if self._in_memory > self._limit:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="invrecon-lines-")
+            for batch in self._batches:
+                pickle.dump(batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+                self._spilled_batches += 1
+            self._batches = []
+            self._in_memory = 0
+
+    @property
+    def spilled(self) -> bool:
+        return self._file is not None
+
+    def batches(self) -> Iterator[tuple[list, bytes, list]]:
+        if self._file is not None:
+            self._file.flush()
+            pos = self._file.tell()
+            self._file.seek(0)
+            try:
+                for _ in range(self._spilled_batches):
+                    yield pickle.load(self._file)
+            finally:
+                self._file.seek(pos)
+        yield from self._batches
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class PostingLines(Sequence[PostingLine]):
+    """The lines of a report: a lazy sequence (reads spilled lines back on iteration)."""
+
+    def __init__(self, report: PostingReport):
+        self._report = report
+        self._cache: list[PostingLine] | None = None
+
+    def __len__(self) -> int:
+        return self._report._line_count()
+
+    def __iter__(self) -> Iterator[PostingLine]:
+        if self._cache is not None:
+            return iter(self._cache)
+        return self._report.iter_lines()
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if self._cache is None:
+            self._cache = list(self._report.iter_lines())
+        return self._cache[index]
+
+
+class PostingReport:
+    """The result of a run (or of a preview). ``to_json()`` is 40-interfaces §4 ``post --json``."""
+
+    def __init__(self, request: PostingRequest):
+        self.request = request
+        self.mode = request.mode
+        self.preview = request.preview
+        self.document_no = request.document_no
+        self.filters = request.filters
+        self.register_no: int | None = None
+        self.posted_value_entries = 0
+        self.gl_entries_created = 0  # planned lines in a preview
+        self.processed = 0
+        self.skipped: list[SkippedEntry] = []
+        self.dimension_overrides: list[DimensionOverride] = []
+        self._totals: list[int] = [0] * len(ACCOUNT_TYPES)
+        # Per item (item entries) and per order no. (capacity entries): BC's report columns.
+        self.item_columns: dict[str, list[int]] = {}
+        self.capacity_columns: dict[str, list[int]] = {}
+        self._entry_lines: _LineStore | None = None
+        self._group_lines: list[PostingLine] | None = None
+
+    # -- lines --
+
+    def _line_count(self) -> int:
+        if self._group_lines is not None:
+            return len(self._group_lines)
+        return self._entry_lines.count if self._entry_lines is not None else 0
+
+    @property
+    def lines(self) -> PostingLines:
+        return PostingLines(self)
+
+    def iter_lines(self) -> Iterator[PostingLine]:
+        if self._group_lines is not None:
+            yield from self._group_lines
+            return
+        if self._entry_lines is None:
+            return
+        types = ACCOUNT_TYPES
+        for gl_rows, ordinals, rel_rows in self._entry_lines.batches():
+            for row, ordinal, rel in zip(gl_rows, ordinals, rel_rows, strict=True):
+                no, acc, date, doc, ext, desc, amount, txn, dimset = row
+                yield PostingLine(no, date, acc, types[ordinal], amount, doc, desc, (rel[1],),
+                                  txn, dimset, ext)
+
+    @property
+    def lines_spilled(self) -> bool:
+        return self._entry_lines is not None and self._entry_lines.spilled
+
+    # -- totals --
+
+    @property
+    def totals_by_account_type(self) -> dict[str, int]:
+        """Cents per account type (snake_case keys, BC's ordinal order)."""
+        return {t.key: self._totals[i] for i, t in enumerate(ACCOUNT_TYPES)}
+
+    @property
+    def skipped_count(self) -> int:
+        return len(self.skipped)
+
+    def column_totals(self) -> list[int]:
+        out = [0] * len(REPORT_COLUMNS)
+        for cols in (*self.item_columns.values(), *self.capacity_columns.values()):
+            for i, v in enumerate(cols):
+                out[i] += v
+        return out
+
+    # -- JSON --
+
+    def _head_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "preview": self.preview,
+            "document_no": self.document_no,
+            "register_no": self.register_no,
+            "posted_value_entries": self.posted_value_entries,
+            "gl_entries_created": self.gl_entries_created,
+        }
+
+    def _tail_json(self) -> dict[str, Any]:
+        return {
+            "totals_by_account_type": {k: format_cents(v)
+                                       for k, v in self.totals_by_account_type.items()},
+            "dimension_overrides": [d.to_json() for d in self.dimension_overrides],
+            "skipped": [s.to_json() for s in self.skipped],
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole report as one dict (materialises every line; for huge runs prefer
+        ``write_json``, which streams the lines)."""
+        return {**self._head_json(), "lines": [ln.to_json() for ln in self.iter_lines()],
+                **self._tail_json()}
+
+    def write_json(self, fp: IO[str]) -> None:
+        """Write ``to_json()`` to ``fp`` without building the line list in memory."""
+        _write_json_object(fp, self._head_json(), "lines",
+                           (ln.to_json() for ln in self.iter_lines()), self._tail_json())
+
+    def close(self) -> None:
+        if self._entry_lines is not None:
+            self._entry_lines.close()
+
+
+def _write_json_object(fp: IO[str], head: dict[str, Any], list_key: str,
+                       items: Iterator[dict[str, Any]], tail: dict[str, Any]) -> None:
+    fp.write("{\n")
+    for k, v in head.items():
+        fp.write(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)},\n")
+    fp.write(f"  {json.dumps(list_key)}: [")
+    first = True
+    for item in items:
+        fp.write("\n    " if first else ",\n    ")
+        fp.write(json.dumps(item, ensure_ascii=False))
+        first = False
+    fp.write("\n  ]" if not first else "]")
+    for k, v in tail.items():
+        body = json.dumps(v, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        fp.write(f",\n  {json.dumps(k)}: {body}")
+    fp.write("\n}\n")
+
+
+class PostingTestReport:
+    """``post-test``: every problem the real run would meet, and the planned G/L lines."""
+
+    def __init__(self, report: PostingReport):
+        self.report = report
+
+    @property
+    def lines(self) -> PostingLines:
+        return self.report.lines
+
+    @property
+    def skipped(self) -> list[SkippedEntry]:
+        return self.report.skipped
+
+    @property
+    def dimension_overrides(self) -> list[DimensionOverride]:
+        return self.report.dimension_overrides
+
+    def problems(self) -> list[dict[str, Any]]:
+        out = [{"value_entry_no": s.value_entry_no, "reason_code": s.reason_code,
+                "reason": s.reason, "kind": "skip"} for s in self.report.skipped]
+        out += [{"value_entry_no": d.value_entry_no, "reason_code": DIMENSION_REASON_CODE,
+                 "reason": d.message, "kind": "dimension-override"}
+                for d in self.report.dimension_overrides]
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lines": [ln.to_json() for ln in self.report.iter_lines()],
+                "problems": self.problems()}
+
+    def write_json(self, fp: IO[str]) -> None:
+        _write_json_object(fp, {}, "lines", (ln.to_json() for ln in self.report.iter_lines()),
+                           {"problems": self.problems()})
+
+
+# --- the queue -----------------------------------------------------------------------------------
+
+_SELECT_COLUMNS = (
+    "ve.entry_no, ve.item_no, ve.posting_date, ve.item_ledger_entry_type, ve.entry_type, "
+    "ve.variance_type, ve.document_no, ve.external_document_no, ve.location_code, "
+    "ve.inventory_posting_group, ve.gen_bus_posting_group, ve.gen_prod_posting_group, "
+    "ve.source_type, ve.source_no, ve.order_type, ve.order_no, ve.cost_amount_actual, "
+    "ve.cost_amount_expected, ve.cost_posted_to_gl, ve.expected_cost_posted_to_gl, "
+    "ve.expected_cost, ve.dimension_set_id"
+)
+
+# Exactly the partial index's condition, so SQLite can use value_entry_unposted.
+_UNPOSTED = ("(ve.cost_amount_actual <> ve.cost_posted_to_gl "
+             "OR ve.cost_amount_expected <> ve.expected_cost_posted_to_gl)")
+_INVENTORY_ITEMS_ONLY = ("(ve.item_no IS NULL OR ve.item_no NOT IN "
+                         "(SELECT no FROM item WHERE type <> 'Inventory'))")
+
+
+def _expected_cost_posting(db: Database) -> bool:
+    row = db.conn.execute("SELECT expected_cost_posting_to_gl FROM inventory_setup").fetchone()
+    return bool(row[0]) if row else False
+
+
+def _queue_where(filters: LedgerFilter, ecp: bool,
+                 alias: str = "ve") -> tuple[str, tuple[object, ...]]:
+    f = filters.value_entry_sql(alias)
+    parts = [_UNPOSTED]
+    if not ecp:
+        parts.append("ve.cost_amount_actual <> ve.cost_posted_to_gl")
+    parts.append(_INVENTORY_ITEMS_ONLY)
+    sql = " AND ".join(parts).replace("ve.", f"{alias}.")
+    return f"{sql} AND {f.sql}", f.params
+
+
+def count_queue(db: Database, request: PostingRequest) -> int:
+    """Value entries waiting to be posted within the request's filters (one SQL count)."""
+    where, params = _queue_where(request.filters, _expected_cost_posting(db))
+    return db.conn.execute(f"SELECT count(*) FROM value_entry ve WHERE {where}", params).fetchone()[0]
+
+
+def _queue_cursors(db: Database, filters: LedgerFilter, ecp: bool) -> Iterator[Any]:
+    where, params = _queue_where(filters, ecp)
+    yield db.conn.execute(
+        f"SELECT {_SELECT_COLUMNS} FROM value_entry ve INDEXED BY value_entry_unposted "
+        f"WHERE {where} AND ve.item_ledger_entry_type <> '' "
+        "ORDER BY ve.item_no, ve.posting_date, ve.entry_no", params)
+    yield db.conn.execute(
+        f"SELECT {_SELECT_COLUMNS} FROM value_entry ve "
+        f"WHERE {where} AND ve.item_ledger_entry_type = '' "
+        "ORDER BY ve.order_type, ve.order_no, ve.entry_no", params)
+
+
+# --- the engine ----------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Plan:
+    """The validated G/L lines of one combination (types, setup keys, signs of the parts)."""
+
+    early: Problem | None  # setup row missing/blocked, blank account, invalid combination
+    late: Problem | None  # the G/L account (after the posting date check)
+    # (account no., type ordinal, bal. type ordinal, sign, is expected part, line's invt. group)
+    lines: tuple[tuple[str, int, int, int, bool, str], ...] = ()
+    dim_accounts: tuple[str, ...] = ()
+
+
+@dataclass
+class _Engine:
+    db: Database
+    setup: PostingSetup
+    report: PostingReport
+    per_group: bool
+    write: bool
+    strict: bool = False  # automatic cost posting: problems raise
+    on_progress: Callable[[PostingProgress], None] | None = None
+    cancel: threading.Event | None = None
+    total: int = 0
+    _plans: dict[tuple, _Plan] = field(default_factory=dict)
+    _groups: dict[tuple, list] = field(default_factory=dict)
+    _new_skipped: list[SkippedEntry] = field(default_factory=list)
+    posted_entry_nos: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        conn = self.db.conn
+        self.next_gl = conn.execute("SELECT coalesce(max(entry_no), 0) FROM gl_entry").fetchone()[0] + 1
+        self.first_gl = self.next_gl
+        self.txn = conn.execute("SELECT coalesce(max(transaction_no), 0) FROM gl_entry").fetchone()[0]
+        self.register_no = conn.execute("SELECT coalesce(max(no), 0) FROM gl_register").fetchone()[0] + 1
+        self._last_doc_date: tuple[str, str] | None = None
+        self.document_no = self.report.document_no or ""
+        if not self.per_group:
+            self.report._entry_lines = _LineStore(LINES_IN_MEMORY)
+
+    # -- validation (shared by every mode) --
+
+    def _plan(self, ile: str, et: str, vt: str, ot: str, expected_cost: bool, has_exp: bool,
+              loc: str, ig: str, wg: str | None, bus: str, prod: str, se: int, sa: int) -> _Plan:
+        rs = rules_for(ile, et, vt if et == "Variance" else "", ot if ile == "" else "",
+                       expected_cost, has_exp)
+        if isinstance(rs, Problem):
+            return _Plan(rs, None)
+        assert isinstance(rs, RuleSet)
+        pairs = []  # (account type, bal. type, +1 account / -1 balancing, is expected part)
+        if se:
+            if rs.expected is None:
+                return _Plan(Problem(
+                    Reason.INVALID_COMBINATION,
+                    f"the entry carries expected cost, but Item Ledger Entry Type = "
+                    f"{ile or '(blank)'}, Entry Type = {et} has no interim posting rule (BC drops "
+                    "the expected part silently); correct the value entry",
+                ), None)
+            pairs.append((rs.expected.account, rs.expected.balancing, 1, True))
+            pairs.append((rs.expected.balancing, rs.expected.account, -1, True))
+        if sa:
+            pairs.append((rs.actual.account, rs.actual.balancing, 1, False))
+            pairs.append((rs.actual.balancing, rs.actual.account, -1, False))
+        setup = self.setup
+        resolved = []
+        early: Problem | None = None
+        for acc_type, bal_type, sign, is_exp in pairs:
+            group = ig
+            if acc_type is T.WIP_INVENTORY:
+                if wg is None:
+                    early = early or Problem(
+                        Reason.MISSING_INVENTORY_POSTING_SETUP,
+                        "the produced item (Source No.) of this consumption does not exist, so "
+                        "the WIP Account's Inventory Posting Group is unknown; correct the entry",
+                    )
+                    continue
+                group = wg
+            account, problem = setup.setup_account(acc_type, loc, group, bus, prod)
+            if problem is not None:
+                # setup row problems come before blank-account problems (test report order)
+                if early is None or (early.reason_code is Reason.BLANK_ACCOUNT
+                                     and problem.reason_code is not Reason.BLANK_ACCOUNT):
+                    early = problem
+                continue
+            resolved.append((account, acc_type.ordinal, bal_type.ordinal, sign, is_exp, group))
+        if early is not None:
+            return _Plan(early, None)
+        late = None
+        for line in resolved:
+            late = setup.account_problem(line[0])
+            if late is not None:
+                break
+        # BC's key order inside one entry: account type, Negative, bal. account type.
+        resolved.sort(key=lambda x: (x[1], x[3] * (se if x[4] else sa) < 0, x[2]))
+        dim_accounts = tuple(dict.fromkeys(
+            a for a, *_ in resolved if a in setup.dimension_rules))
+        return _Plan(None, late, tuple(resolved), dim_accounts)
+
+    def _skip(self, row: tuple, problem: Problem) -> None:
+        (ve_no, item_no, pdate, ile, et, _vt, doc, _ext, loc, ig, bus, prod, _st, sno, _ot, _ono,
+         caa, cae, _cpg, _ecpg, expflag, _dim) = row
+        if self.strict:
+            raise AutomaticPostingError(
+                f"automatic cost posting of value entry {ve_no} failed: {problem.reason}",
+                ve_no, str(problem.reason_code))
+        s = SkippedEntry(ve_no, item_no, pdate, ile, et, doc, loc, cae if expflag else caa,
+                         str(problem.reason_code), problem.reason, sno, ig, bus, prod,
+                         bool(expflag))
+        self.report.skipped.append(s)
+        self._new_skipped.append(s)
+
+    # -- the loop --
+
+    def process(self, rows: list[tuple]) -> None:
+        """Validate and post (or plan) one batch of value entries."""
+        setup = self.setup
+        report = self.report
+        ecp = setup.expected_cost_posting
+        plans = self._plans
+        allow_from, allow_to = setup.allow_from, setup.allow_to
+        totals = report._totals
+        col_of = _COLUMN_BY_ORDINAL
+        per_group = self.per_group
+        groups = self._groups
+        dim_rules = setup.dimension_rules
+        gl_rows: list[tuple] = []
+        rel_rows: list[tuple[int, int]] = []
+        ordinals = bytearray()
+        gl_no = self.next_gl
+        txn = self.txn
+        last = self._last_doc_date
+        item_columns = report.item_columns
+        capacity_columns = report.capacity_columns
+        posted = 0
+        posted_nos = self.posted_entry_nos
+        for row in rows:
+            (ve_no, item_no, pdate, ile, et, vt, doc, ext, loc, ig, bus, prod, st, sno, ot, ono,
+             caa, cae, cpg, ecpg, expflag, dimset) = row
+            act = caa - cpg
+            if ecp:
+                exp = cae - ecpg
+            else:
+                exp = 0
+                if expflag and ecpg == 0:
+                    if act and not self.strict:
+                        self._skip(row, Problem(
+                            Reason.EXPECTED_COST_POSTING_OFF,
+                            "expected cost — Expected Cost Posting to G/L is off, so this "
+                            "expected-cost entry is not posted; switch the setting on in "
+                            "Inventory Setup or post the invoice",
+                        ))
+                    continue
+            if not act and not exp:
+                continue  # nothing to post: leaves the queue silently
+            wg = ig
+            if st == "Item" and sno and sno != item_no:
+                wg = setup.item_posting_group(sno)
+            key = (ile, et, vt, ot, expflag, cae != 0, loc, ig, wg, bus, prod,
+                   (exp > 0) - (exp < 0), (act > 0) - (act < 0))
+            plan = plans.get(key)
+            if plan is None:
+                plan = plans[key] = self._plan(ile, et, vt, ot, bool(expflag), cae != 0, loc, ig,
+                                               wg, bus, prod, key[11], key[12])
+            if plan.early is not None:
+                self._skip(row, plan.early)
+                continue
+            if (allow_from and pdate < allow_from) or (allow_to and pdate > allow_to):
+                self._skip(row, setup.date_problem(pdate))  # type: ignore[arg-type]
+                continue
+            if plan.late is not None:
+                self._skip(row, plan.late)
+                continue
+            if plan.dim_accounts and dim_rules:
+                for acc in plan.dim_accounts:
+                    for msg in setup.dimension_problems(dimset, acc):
+                        if self.strict:
+                            raise AutomaticPostingError(
+                                f"automatic cost posting of value entry {ve_no} failed: {msg}",
+                                ve_no, DIMENSION_REASON_CODE)
+                        report.dimension_overrides.append(DimensionOverride(ve_no, acc, msg))
+            posted += 1
+            if posted_nos is not None:
+                posted_nos.append(ve_no)
+            if ile:
+                cols = item_columns.get(item_no or "")
+                if cols is None:
+                    cols = item_columns[item_no or ""] = [0] * 9
+            else:
+                cols = capacity_columns.get(ono)
+                if cols is None:
+                    cols = capacity_columns[ono] = [0] * 9
+            if per_group:
+                for acc, o, bo, sign, is_exp, lgroup in plan.lines:
+                    amount = exp * sign if is_exp else act * sign
+                    gkey = (pdate, o, loc, lgroup, bus, prod, dimset, amount < 0, bo)
+                    g = groups.get(gkey)
+                    if g is None:
+                        g = groups[gkey] = [0, array.array("q"), acc]
+                    g[0] += amount
+                    g[1].append(ve_no)
+                    totals[o] += amount
+                    cols[col_of[o]] += amount
+            else:
+                if last != (doc, pdate):
+                    txn += 1
+                    last = (doc, pdate)
+                desc = f"{et} {sno} on {pdate}"
+                if len(desc) > DESCRIPTION_LENGTH:
+                    desc = desc[:DESCRIPTION_LENGTH]
+                for acc, o, _bo, sign, is_exp, _lg in plan.lines:
+                    amount = exp * sign if is_exp else act * sign
+                    gl_rows.append((gl_no, acc, pdate, doc, ext, desc, amount, txn, dimset))
+                    rel_rows.append((gl_no, ve_no))
+                    ordinals.append(o)
+                    gl_no += 1
+                    totals[o] += amount
+                    cols[col_of[o]] += amount
+        report.posted_value_entries += posted
+        report.processed += len(rows)
+        self.txn = txn
+        self._last_doc_date = last
+        if not per_group:
+            n = gl_no - self.next_gl
+            self.next_gl = gl_no
+            report.gl_entries_created += n
+            if self.write and gl_rows:
+                conn = self.db.conn
+                conn.executemany(
+                    "INSERT INTO gl_entry (entry_no, gl_account_no, posting_date, document_no, "
+                    "external_document_no, description, amount, source_code, transaction_no, "
+                    f"dimension_set_id) VALUES (?, ?, ?, ?, ?, ?, ?, '{SOURCE_CODE}', ?, ?)",
+                    gl_rows)
+                conn.executemany(
+                    "INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no, "
+                    f"gl_register_no) VALUES (?, ?, {int(self.register_no)})", rel_rows)
+            report._entry_lines.add(gl_rows, bytes(ordinals), rel_rows)  # type: ignore[union-attr]
+
+    def progress(self) -> None:
+        if self.on_progress is not None:
+            r = self.report
+            self.on_progress(PostingProgress(r.processed, self.total, r.posted_value_entries,
+                                             len(r.skipped), self._new_skipped))
+        self._new_skipped = []
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise PostingCancelled("posting cancelled; nothing was posted")
+
+    # -- per posting group: the buffer becomes G/L entries --
+
+    def finish_groups(self) -> None:
+        report = self.report
+        doc = self.document_no
+        lines: list[PostingLine] = []
+        gl_no = self.next_gl
+        txn = self.txn
+        last_date = None
+        types = ACCOUNT_TYPES
+        for gkey in sorted(self._groups):
+            pdate, o, loc, lgroup, bus, prod, dimset, _neg, bo = gkey
+            amount, members, acc = self._groups[gkey]
+            if amount == 0:  # cannot happen (the sign split); never post a zero line
+                continue
+            if pdate != last_date:
+                txn += 1
+                last_date = pdate
+            t, b = types[o], types[bo]
+            desc = f"{t.value} - {b.value}, {loc},{lgroup},{bus},{prod}"[:DESCRIPTION_LENGTH]
+            lines.append(PostingLine(
+                gl_no, pdate, acc, t, amount, doc, desc, array.array("q", sorted(members)), txn,
+                dimset, "", b, loc, lgroup, bus, prod))
+            gl_no += 1
+        self._groups = {}
+        self.next_gl = gl_no
+        self.txn = txn
+        report._group_lines = lines
+        report.gl_entries_created = len(lines)
+        if self.write and lines:
+            conn = self.db.conn
+            conn.executemany(
+                "INSERT INTO gl_entry (entry_no, gl_account_no, posting_date, document_no, "
+                "external_document_no, description, amount, source_code, transaction_no, "
+                f"dimension_set_id) VALUES (?, ?, ?, ?, '', ?, ?, '{SOURCE_CODE}', ?, ?)",
+                [(ln.gl_entry_no, ln.gl_account_no, ln.posting_date, doc, ln.description,
+                  ln.amount, ln.transaction_no, ln.dimension_set_id) for ln in lines])
+            reg = int(self.register_no)
+            conn.executemany(
+                "INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no, "
+                f"gl_register_no) VALUES (?, ?, {reg})",
+                ((ln.gl_entry_no, v) for ln in lines for v in ln.value_entry_nos))
+
+    def write_register(self) -> None:
+        report = self.report
+        if report.gl_entries_created == 0:
+            return
+        self.db.conn.execute(
+            "INSERT INTO gl_register (no, from_entry_no, to_entry_no, creation_date, source_code) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [self.register_no, self.first_gl, self.next_gl - 1, dt.date.today().isoformat(),
+             SOURCE_CODE])
+        report.register_no = self.register_no
+
+
+def _run(db: Database, request: PostingRequest, *, write: bool,
+         on_progress: Callable[[PostingProgress], None] | None,
+         cancel: threading.Event | None) -> PostingReport:
+    report = PostingReport(request)
+    setup = PostingSetup(db)
+    engine = _Engine(db, setup, report, per_group=request.mode == "per-posting-group",
+                     write=write, on_progress=on_progress, cancel=cancel)
+    if on_progress is not None:
+        engine.total = count_queue(db, request)
+    ecp = setup.expected_cost_posting
+    last_progress = 0
+    for cursor in _queue_cursors(db, request.filters, ecp):
+        while True:
+            engine.check_cancel()
+            rows = cursor.fetchmany(BATCH_SIZE)
+            if not rows:
+                break
+            engine.process(rows)
+            if report.processed - last_progress >= 1000:
+                last_progress = report.processed
+                engine.progress()
+    engine.check_cancel()
+    if engine.per_group:
+        engine.finish_groups()
+    if write:
+        engine.write_register()
+        _assign_posted_fields(db, request, ecp, report)
+    engine.progress()
+    return report
+
+
+def _assign_posted_fields(db: Database, request: PostingRequest, ecp: bool,
+                          report: PostingReport) -> None:
+    """Cost Posted to G/L := Cost Amount (Actual) (and, with expected cost posting, Expected
+    Cost Posted to G/L := Cost Amount (Expected)) for every queued entry that was not skipped:
+    one set-based UPDATE over the same queue condition the run read."""
+    conn = db.conn
+    where, params = _queue_where(request.filters, ecp, alias="value_entry")
+    skip_clause = ""
+    if report.skipped:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS invrecon_posting_skipped "
+                     "(entry_no INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.invrecon_posting_skipped")
+        conn.executemany("INSERT OR IGNORE INTO temp.invrecon_posting_skipped VALUES (?)",
+                         ((s.value_entry_no,) for s in report.skipped))
+        skip_clause = (" AND value_entry.entry_no NOT IN "
+                       "(SELECT entry_no FROM temp.invrecon_posting_skipped)")
+    assign = "cost_posted_to_gl = cost_amount_actual"
+    if ecp:
+        assign += ", expected_cost_posted_to_gl = cost_amount_expected"
+    cur = conn.execute(f"UPDATE value_entry SET {assign} WHERE {where}{skip_clause}", params)
+    if cur.rowcount != report.posted_value_entries:
+        raise InvreconError(
+            f"internal error: {cur.rowcount} value entries matched the posted-fields update, "
+            f"{report.posted_value_entries} were posted; nothing was written")
+    if report.skipped:
+        conn.execute("DELETE FROM temp.invrecon_posting_skipped")
+
+
+# --- public API ------------------------------------------------------------------------------------
+
+def post_inventory_cost(
+    db: Database,
+    request: PostingRequest,
+    *,
+    on_progress: Callable[[PostingProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> PostingReport:
+    """Run *Post Inventory Cost to G/L*. One write transaction for the whole run (a preview
+    reads in one read transaction and writes nothing). Raises ``LedgerBusyError`` when another
+    write holds the ledger past the busy timeout, ``PostingCancelled`` when ``cancel`` is set
+    (checked between batches; everything is rolled back)."""
+    if request.preview:
+        return _read_only_run(db, request, on_progress=on_progress, cancel=cancel)
+    with write_transaction(db):
+        return _run(db, request, write=True, on_progress=on_progress, cancel=cancel)
+
+
+def _read_only_run(db: Database, request: PostingRequest, *,
+                   on_progress: Callable[[PostingProgress], None] | None = None,
+                   cancel: threading.Event | None = None) -> PostingReport:
+    conn = db.conn
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")  # one consistent snapshot for the whole preview
+    try:
+        return _run(db, request, write=False, on_progress=on_progress, cancel=cancel)
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def test_posting(db: Database, request: PostingRequest) -> PostingTestReport:
+    """``post-test``: the same selection and validation as the run, nothing written."""
+    return PostingTestReport(_read_only_run(db, request.model_copy(update={"preview": True})))
+
+
+test_posting.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def post_automatically(db: Database, value_entry_nos: Sequence[int]) -> int:
+    """Automatic cost posting (BC §6.1) of new value entries, inside the caller's open write
+    transaction. Per-entry form, a G/L register of its own. Any problem (dimension problems
+    included) raises ``AutomaticPostingError`` naming the value entry and the reason; the
+    caller's transaction must then be rolled back. Returns the number of G/L entries created."""
+    conn = db.conn
+    if not conn.in_transaction:
+        raise RuntimeError("post_automatically must run inside the caller's write transaction")
+    nos = sorted(set(int(n) for n in value_entry_nos))
+    if not nos:
+        return 0
+    request = PostingRequest()
+    report = PostingReport(request)
+    setup = PostingSetup(db)
+    engine = _Engine(db, setup, report, per_group=False, write=True, strict=True)
+    engine.posted_entry_nos = []
+    non_inventory = {r[0] for r in conn.execute("SELECT no FROM item WHERE type <> 'Inventory'")}
+    for i in range(0, len(nos), 500):
+        chunk = nos[i:i + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT {_SELECT_COLUMNS} FROM value_entry ve WHERE ve.entry_no IN ({marks}) "
+            "ORDER BY ve.entry_no", chunk).fetchall()
+        found = {r[0] for r in rows}
+        missing = [n for n in chunk if n not in found]
+        if missing:
+            raise AutomaticPostingError(
+                f"automatic cost posting: value entry {missing[0]} does not exist",
+                missing[0], "value_entry_not_found")
+        engine.process([r for r in rows if r[1] not in non_inventory])
+    engine.write_register()
+    posted = engine.posted_entry_nos
+    if posted:
+        assign = "cost_posted_to_gl = cost_amount_actual"
+        if setup.expected_cost_posting:
+            assign += ", expected_cost_posted_to_gl = cost_amount_expected"
+        conn.executemany(f"UPDATE value_entry SET {assign} WHERE entry_no = ?",
+                         ((n,) for n in posted))
+    report.close()
+    return report.gl_entries_created
