@@ -346,43 +346,46 @@ def _check_posted_fields(db: Database) -> list[Finding]:
                    "posted": format_cents(r[2]), "expected": format_cents(r[3]),
                    "expected_posted": format_cents(r[4])},
     )
-    # Per entry: value entries whose G/L entries are linked to them alone.
-    per_entry_sql = f"""
-        WITH links AS (
-          SELECT gl_entry_no, count(*) AS n FROM gl_item_ledger_relation GROUP BY gl_entry_no
-        ),
-        per_ve AS (
+    # Per entry: value entries whose G/L entries are linked to them alone (one pass over the
+    # relation rows in value entry order; the offending entries go to a temp table).
+    db.execute("DROP TABLE IF EXISTS temp.integrity_per_entry")
+    db.execute(f"""
+        CREATE TEMP TABLE integrity_per_entry AS
+        SELECT * FROM (
           SELECT r.value_entry_no AS ve_no,
-                 max(l.n) AS max_links,
+                 max((SELECT count(*) FROM gl_item_ledger_relation r2
+                      WHERE r2.gl_entry_no = r.gl_entry_no)) AS max_links,
                  sum(g.amount) AS total,
                  sum(CASE WHEN {_ACCOUNT_SIDE_SQL} THEN g.amount ELSE 0 END) AS account_side,
                  v.cost_posted_to_gl + v.expected_cost_posted_to_gl AS posted
           FROM gl_item_ledger_relation r
-          JOIN links l ON l.gl_entry_no = r.gl_entry_no
           JOIN gl_entry g ON g.entry_no = r.gl_entry_no
           JOIN value_entry v ON v.entry_no = r.value_entry_no
           {_SETUP_JOINS_SQL}
-          GROUP BY r.value_entry_no
+          GROUP BY r.value_entry_no)
+        WHERE max_links = 1 AND (total <> 0 OR account_side <> posted)
+    """)
+    try:
+        findings += _finding_from_query(
+            db, "value_entry_gl_unbalanced",
+            """SELECT count(*) OVER (), ve_no, total FROM temp.integrity_per_entry
+               WHERE total <> 0 ORDER BY ve_no""",
+            lambda c: f"the G/L entries of {_plural(c, 'value entry', 'value entries')} "
+            "posted per entry do not balance",
+            lambda r: {"value_entry_no": r[0], "sum": format_cents(r[1])},
         )
-    """
-    findings += _finding_from_query(
-        db, "value_entry_gl_unbalanced",
-        per_entry_sql + """SELECT count(*) OVER (), ve_no, total FROM per_ve
-                           WHERE max_links = 1 AND total <> 0 ORDER BY ve_no""",
-        lambda c: f"the G/L entries of {_plural(c, 'value entry', 'value entries')} "
-        "posted per entry do not balance",
-        lambda r: {"value_entry_no": r[0], "sum": format_cents(r[1])},
-    )
-    findings += _finding_from_query(
-        db, "posted_fields_mismatch",
-        per_entry_sql + """SELECT count(*) OVER (), ve_no, posted, account_side FROM per_ve
-                           WHERE max_links = 1 AND account_side <> posted ORDER BY ve_no""",
-        lambda c: f"{_plural(c, 'value entry', 'value entries')} posted per entry: Cost Posted "
-        "to G/L + Expected Cost Posted to G/L differ from the linked G/L amounts on the "
-        "inventory side",
-        lambda r: {"value_entry_no": r[0], "posted": format_cents(r[1]),
-                   "gl": format_cents(r[2])},
-    )
+        findings += _finding_from_query(
+            db, "posted_fields_mismatch",
+            """SELECT count(*) OVER (), ve_no, posted, account_side
+               FROM temp.integrity_per_entry WHERE account_side <> posted ORDER BY ve_no""",
+            lambda c: f"{_plural(c, 'value entry', 'value entries')} posted per entry: Cost "
+            "Posted to G/L + Expected Cost Posted to G/L differ from the linked G/L amounts on "
+            "the inventory side",
+            lambda r: {"value_entry_no": r[0], "posted": format_cents(r[1]),
+                       "gl": format_cents(r[2])},
+        )
+    finally:
+        db.execute("DROP TABLE IF EXISTS temp.integrity_per_entry")
     # Per posting date: works for per-posting-group lines that sum several value entries.
     findings += _finding_from_query(
         db, "posted_fields_mismatch_by_date",

@@ -1,0 +1,163 @@
+"""Reusable helpers for the crash-safety and concurrency suites.
+
+    from kill_harness import kill_iterations, run_and_kill, build_ledger, ledger_state
+
+* ``run_and_kill(argv, delay)`` starts ``argv`` (e.g. ``invrecon_argv(db, "post")``) in a
+  subprocess, SIGKILLs it after ``delay`` seconds (unless it finished first) and returns a
+  ``KillResult``.
+* ``kill_iterations(default)`` = ``$INVRECON_KILL_ITERATIONS`` or ``default`` (small for CI; the
+  full count, >= 50 per command, is run with e.g. ``INVRECON_KILL_ITERATIONS=50``).
+* ``build_ledger(path, n)`` writes a standard ledger with ``n`` unposted value entries of several
+  kinds (purchases with expected and actual cost, sales, adjustments, at three locations).
+* ``ledger_state(path)`` is a small fingerprint of everything a write can change (counts and sums),
+  to compare "before", "after" and "after a kill".
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger_builder import LedgerBuilder
+
+from invrecon.ledger import open_ledger, write_transaction
+
+TESTS_DIR = Path(__file__).parent
+
+
+def kill_iterations(default: int = 5) -> int:
+    value = os.environ.get("INVRECON_KILL_ITERATIONS", "").strip()
+    return int(value) if value else default
+
+
+def invrecon_argv(db: Path | str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "invrecon", "--db", str(db), *args]
+
+
+def python_argv(code: str, *args: str) -> list[str]:
+    return [sys.executable, "-c", code, *args]
+
+
+def subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
+    env.pop("INVRECON_DB", None)
+    return env
+
+
+@dataclass
+class KillResult:
+    killed: bool  # False: the process had finished before the kill
+    returncode: int
+    delay: float
+    elapsed: float
+    stdout: str
+    stderr: str
+
+
+def run_to_end(argv: list[str], timeout: float = 600) -> KillResult:
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          env=subprocess_env())
+    return KillResult(False, proc.returncode, 0.0, time.monotonic() - t0, proc.stdout,
+                      proc.stderr)
+
+
+def run_and_kill(argv: list[str], delay: float, timeout: float = 600) -> KillResult:
+    """Start ``argv``, SIGKILL it after ``delay`` seconds; return what happened."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=subprocess_env())
+    killed = False
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)  # only the process we started, by its id
+        killed = True
+    out, err = proc.communicate(timeout=timeout)
+    return KillResult(killed, proc.returncode, delay, time.monotonic() - t0, out, err)
+
+
+def random_delays(n: int, low: float, high: float, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.uniform(low, high) for _ in range(n)]
+
+
+def build_ledger(path: Path, n: int, *, seed: int = 1, expected_cost_posting: bool = True,
+                 automatic_cost_posting: bool = False) -> None:
+    """A standard ledger with ``n`` unposted value entries (all of them postable)."""
+    rng = random.Random(seed)
+    db = open_ledger(path, create=True)
+    b = LedgerBuilder.standard(db, expected_cost_posting=expected_cost_posting)
+    db.execute("UPDATE inventory_setup SET automatic_cost_posting = ?",
+               [int(automatic_cost_posting)])
+    rows = []
+    next_no = 1
+    for i in range(n):
+        kind = rng.random()
+        loc = rng.choice(["", "BLUE", "RED"])
+        date = f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        amount = rng.randint(1, 10**7)
+        row = {
+            "entry_no": next_no, "item_no": rng.choice(["A", "B"]), "posting_date": date,
+            "entry_type": "Direct Cost", "document_no": f"D{i // 3:06d}", "location_code": loc,
+            "inventory_posting_group": "RESALE", "gen_prod_posting_group": "RETAIL",
+            "item_ledger_entry_no": next_no, "gen_bus_posting_group": "",
+            "cost_amount_actual": 0, "cost_amount_expected": 0, "expected_cost": 0,
+        }
+        if kind < 0.4:
+            row |= {"item_ledger_entry_type": "Purchase", "cost_amount_actual": amount}
+        elif kind < 0.55 and expected_cost_posting:
+            row |= {"item_ledger_entry_type": "Purchase", "cost_amount_expected": amount,
+                    "expected_cost": 1}
+        elif kind < 0.8:
+            row |= {"item_ledger_entry_type": "Sale", "cost_amount_actual": -amount,
+                    "gen_bus_posting_group": "DOMESTIC"}
+        else:
+            row |= {"item_ledger_entry_type": rng.choice(["Positive Adjmt.", "Negative Adjmt."]),
+                    "cost_amount_actual": amount if rng.random() < 0.5 else -amount}
+        rows.append(row)
+        next_no += 1
+    with write_transaction(db):
+        db.table("value_entry").insert_all(rows, batch_size=2000)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    del b
+
+
+STATE_SQL = {
+    "value_entries": "SELECT count(*) FROM value_entry",
+    "value_entry_amounts": "SELECT coalesce(sum(cost_amount_actual), 0) || '/' || "
+                           "coalesce(sum(cost_amount_expected), 0) FROM value_entry",
+    "posted": "SELECT coalesce(sum(cost_posted_to_gl), 0) || '/' || "
+              "coalesce(sum(expected_cost_posted_to_gl), 0) FROM value_entry",
+    "posted_entries": "SELECT count(*) FROM value_entry "
+                      "WHERE cost_posted_to_gl <> 0 OR expected_cost_posted_to_gl <> 0",
+    "gl_entries": "SELECT count(*) FROM gl_entry",
+    "gl_sum": "SELECT coalesce(sum(amount), 0) FROM gl_entry",
+    "gl_abs": "SELECT coalesce(sum(abs(amount)), 0) FROM gl_entry",
+    "relations": "SELECT count(*) FROM gl_item_ledger_relation",
+    "registers": "SELECT count(*) FROM gl_register",
+    "item_ledger_entries": "SELECT count(*) FROM item_ledger_entry",
+    "applications": "SELECT count(*) FROM item_application_entry",
+    "items": "SELECT count(*) FROM item",
+    "accounts": "SELECT count(*) FROM gl_account",
+}
+
+
+def ledger_state(path: Path | str) -> dict[str, object]:
+    """Counts and sums of everything a write can change, read in one snapshot."""
+    db = open_ledger(path, readonly=True)
+    try:
+        db.conn.execute("BEGIN")
+        state = {k: db.execute(sql).fetchone()[0] for k, sql in STATE_SQL.items()}
+        db.conn.execute("ROLLBACK")
+    finally:
+        db.close()
+    return state
