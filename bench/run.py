@@ -1,0 +1,207 @@
+"""invrecon benchmark harness (issue 7). Not part of the test suite's pass/fail.
+
+    .venv/bin/python bench/run.py --sizes 1000000 10000000 --repeat 3 --out bench/results/latest.json
+
+Builds ledgers with ``invrecon sample`` (cached in bench/cache by seed and size), runs every
+measurement several times, and prints median and min-max, the anchor measured in the same run
+and the ratio to it. Every measurement runs in a fresh subprocess so peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / "cache"
+PY = sys.executable
+
+
+def ledger(size: int, seed: int, *, posted: bool) -> Path:
+    """A cached sample ledger of about ``size`` value entries."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"sample-{size}-{seed}-{'posted' if posted else 'unposted'}.db"
+    if not path.exists():
+        t0 = time.perf_counter()
+        code = textwrap.dedent(f"""
+            from pathlib import Path
+            from invrecon.sample import generate_sample
+            generate_sample(Path({str(path)!r}), value_entries={size}, seed={seed}, post={posted})
+        """)
+        subprocess.run([PY, "-c", code], check=True)
+        print(f"  built {path.name} in {time.perf_counter() - t0:.1f}s", flush=True)
+    return path
+
+
+def timed(code: str, *, setup: str = "", repeat: int = 3) -> dict:
+    """Run ``code`` ``repeat`` times, each in a fresh subprocess after ``setup``; seconds + RSS."""
+    script = textwrap.dedent("""
+        import json, resource, sys, time
+        {setup}
+        t0 = time.perf_counter()
+        {code}
+        elapsed = time.perf_counter() - t0
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(json.dumps({{"seconds": elapsed, "rss": rss}}))
+    """).format(setup=textwrap.dedent(setup).replace("\n", "\n        "),
+                code=textwrap.dedent(code).replace("\n", "\n        "))
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([PY, "-c", script], check=True, capture_output=True, text=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    secs = [r["seconds"] for r in runs]
+    return {
+        "median": statistics.median(secs),
+        "min": min(secs),
+        "max": max(secs),
+        "peak_rss_mb": max(r["rss"] for r in runs) / 2**20,
+    }
+
+
+def fmt(r: dict) -> str:
+    return f"{r['median']:.3f}s (min {r['min']:.3f}, max {r['max']:.3f}; rss {r['peak_rss_mb']:.0f} MB)"
+
+
+OPEN = "from invrecon.ledger import open_ledger\nfrom invrecon.filters import LedgerFilter\ndb = open_ledger({path!r}, readonly=True)"
+
+
+def bench_reads(path: Path, repeat: int) -> dict:
+    p = str(path)
+    results: dict[str, dict] = {}
+    results["anchor_sum_scan"] = timed(
+        "db.execute('SELECT sum(cost_amount_actual) FROM value_entry').fetchone()",
+        setup=OPEN.format(path=p), repeat=repeat)
+    month = subprocess.run(
+        [PY, "-c", OPEN.format(path=p) + "\nprint(db.execute('SELECT max(posting_date) FROM value_entry').fetchone()[0][:7])"],
+        check=True, capture_output=True, text=True).stdout.strip()
+    item = subprocess.run(
+        [PY, "-c", OPEN.format(path=p) + "\nprint(db.execute('SELECT item_no FROM value_entry WHERE item_no IS NOT NULL LIMIT 1').fetchone()[0])"],
+        check=True, capture_output=True, text=True).stdout.strip()
+    recon = "from invrecon.reconciliation import compute_matrix\n"
+    results["matrix_no_filter"] = timed(
+        "compute_matrix(db, LedgerFilter())", setup=OPEN.format(path=p) + "\n" + recon, repeat=repeat)
+    results["matrix_one_month"] = timed(
+        f"compute_matrix(db, LedgerFilter.from_text({month!r}, {month!r}))",
+        setup=OPEN.format(path=p) + "\n" + recon, repeat=repeat)
+    results["matrix_item_filter"] = timed(
+        f"compute_matrix(db, LedgerFilter(item={item!r}))",
+        setup=OPEN.format(path=p) + "\n" + recon, repeat=repeat)
+    results["matrix_warnings"] = timed(
+        "compute_matrix(db, LedgerFilter(), show_warning=True)",
+        setup=OPEN.format(path=p) + "\n" + recon, repeat=repeat)
+    results["drill_first_page"] = timed(
+        "drill_entries(db, 'cogs', 'inventory', LedgerFilter(), limit=500)",
+        setup=OPEN.format(path=p) + "\nfrom invrecon.drilldown import drill_entries", repeat=repeat)
+    results["_params"] = {"month": month, "item": item}
+    return results
+
+
+def bench_posting(path: Path, repeat: int) -> dict:
+    """Posting on a copy of an unposted ledger, against a bare executemany of the same rows."""
+    results: dict[str, dict] = {}
+    work = path.with_suffix(".work.db")
+    copy = f"import shutil\nshutil.copyfile({str(path)!r}, {str(work)!r})\n"
+    for suffix in ("-wal", "-shm"):
+        Path(str(work) + suffix).unlink(missing_ok=True)
+    post_setup = copy + (
+        "from invrecon.ledger import open_ledger\n"
+        "from invrecon.posting import PostingRequest, post_inventory_cost\n"
+        f"db = open_ledger({str(work)!r})\n"
+    )
+    results["post_per_group"] = timed(
+        "r = post_inventory_cost(db, PostingRequest(mode='per-posting-group', document_no='BENCH'))",
+        setup=post_setup, repeat=repeat)
+    results["post_per_entry"] = timed(
+        "r = post_inventory_cost(db, PostingRequest(mode='per-entry'))",
+        setup=post_setup, repeat=repeat)
+    # Anchors: the rows the runs wrote, inserted bare with executemany in one transaction.
+    count = (
+        "import sqlite3\n"
+        f"c = sqlite3.connect({str(work)!r})\n"
+        "n_gl = c.execute(\"SELECT count(*) FROM gl_entry WHERE source_code = 'INVTPCOST'\").fetchone()[0]\n"
+        "n_rel = c.execute('SELECT count(*) FROM gl_item_ledger_relation').fetchone()[0]\n"
+        "print(n_gl, n_rel)\n"
+    )
+    n_gl, n_rel = map(int, subprocess.run([PY, "-c", count], check=True, capture_output=True,
+                                          text=True).stdout.split())
+    anchor_setup = copy + (
+        "import sqlite3\n"
+        f"c = sqlite3.connect({str(work)!r}, isolation_level=None)\n"
+        "c.execute('PRAGMA synchronous=NORMAL')\n"
+        "base = c.execute('SELECT coalesce(max(entry_no),0) FROM gl_entry').fetchone()[0] + 1\n"
+        "vmax = c.execute('SELECT max(entry_no) FROM value_entry').fetchone()[0]\n"
+    )
+    results["anchor_insert_gl_and_relation_per_entry"] = timed(
+        "c.execute('BEGIN')\n"
+        f"c.executemany(\"INSERT INTO gl_entry (entry_no, gl_account_no, posting_date, document_no, description, amount, source_code, transaction_no) VALUES (?, NULL, '2025-01-01', 'D', 'Direct Cost X on 2025-01-01', ?, 'INVTPCOST', ?)\", ((base + i, 100 if i % 2 else -100, base + i // 2) for i in range({n_gl})))\n"
+        f"c.executemany('INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no, gl_register_no) VALUES (?, ?, 1)', ((base + i, 1 + (i // 2) % vmax) for i in range({n_gl})))\n"
+        "c.execute('COMMIT')",
+        setup=anchor_setup, repeat=repeat)
+    results["_rows"] = {"gl_entries_per_entry_run": n_gl, "relation_rows_per_entry_run": n_rel}
+    return results
+
+
+TARGETS = {
+    "matrix_no_filter": ("ratio", "anchor_sum_scan", 1.0),
+    "matrix_one_month": ("ratio", "anchor_sum_scan", 1.0),
+    "matrix_item_filter": ("seconds", None, 0.2),
+    "drill_first_page": ("seconds", None, 0.1),
+    "post_per_entry": ("ratio", "anchor_insert_gl_and_relation_per_entry", 3.0),
+}
+
+
+def report(name: str, results: dict) -> None:
+    print(f"\n== {name}")
+    for key, r in results.items():
+        if key.startswith("_"):
+            print(f"  {key}: {r}")
+            continue
+        line = f"  {key:45s} {fmt(r)}"
+        if key in TARGETS:
+            kind, anchor, target = TARGETS[key]
+            if kind == "ratio" and anchor in results:
+                ratio = r["median"] / results[anchor]["median"]
+                r["ratio"] = ratio
+                line += f"  ratio {ratio:.2f}x (target <= {target}x) {'OK' if ratio <= target else 'MISS'}"
+            elif kind == "seconds":
+                line += f"  (target <= {target}s) {'OK' if r['median'] <= target else 'MISS'}"
+        print(line, flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--skip-posting", action="store_true")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    args = ap.parse_args()
+    out: dict[str, dict] = {"machine": {"cpus": os.cpu_count()}, "runs": {}}
+    for size in args.sizes:
+        print(f"ledger of {size:,} value entries", flush=True)
+        posted = ledger(size, args.seed, posted=True)
+        reads = bench_reads(posted, args.repeat)
+        report(f"reads on {size:,}", reads)
+        out["runs"][f"reads_{size}"] = reads
+        if not args.skip_posting and size <= 1_000_000:
+            unposted = ledger(size, args.seed, posted=False)
+            posting = bench_posting(unposted, args.repeat)
+            report(f"posting on {size:,}", posting)
+            out["runs"][f"posting_{size}"] = posting
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2))
+    print(f"\nwrote {args.out}")
+    shutil.rmtree(CACHE / "tmp", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
