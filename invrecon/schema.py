@@ -266,6 +266,32 @@ def _m0001_ledger(db: Database) -> None:
 # New migrations go below, one function each, never editing an applied one.
 
 
+@migrations(name="0002_costing")
+def _m0002_costing(db: Database) -> None:
+    # Item posting and cost adjustment (issue 5): fixed application on the ILE, the transfer link
+    # on the application entry, BC's sticky "Allow Online Adjustment", and the average-cost
+    # adjustment entry points (table 5804; calc type Item: location '').
+    _run_script(db, """
+ALTER TABLE item_ledger_entry ADD COLUMN applies_to_entry INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE item_application_entry ADD COLUMN transferred_from_entry_no INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE item ADD COLUMN allow_online_adjustment INTEGER NOT NULL DEFAULT 1
+    CHECK (allow_online_adjustment IN (0,1));
+CREATE TABLE avg_cost_adjmt_entry_point (
+    item_no TEXT NOT NULL REFERENCES item(no),
+    location_code TEXT NOT NULL DEFAULT '',
+    valuation_date TEXT NOT NULL,
+    cost_is_adjusted INTEGER NOT NULL DEFAULT 0 CHECK (cost_is_adjusted IN (0,1)),
+    PRIMARY KEY (item_no, location_code, valuation_date)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX item_ledger_entry_open ON item_ledger_entry
+    (item_no, location_code, positive, posting_date, entry_no) WHERE open = 1;
+CREATE INDEX item_ledger_entry_to_adjust ON item_ledger_entry (item_no)
+    WHERE applied_entry_to_adjust = 1;
+CREATE INDEX item_application_entry_transferred_from ON item_application_entry
+    (transferred_from_entry_no) WHERE transferred_from_entry_no <> 0;
+""")
+
+
 def known_migrations() -> frozenset[str]:
     return frozenset(m.name for m in migrations._migrations)
 
