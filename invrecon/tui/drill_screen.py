@@ -25,7 +25,7 @@ from invrecon.tui.engines import EngineMissing, connect, engine
 PAGE_SIZE = 500
 
 MONEY_KEYS = frozenset({
-    "amount", "cost_amount", "cost_amount_actual", "cost_amount_expected", "cost_posted_to_gl",
+    "amount", "gl_amount", "share", "cost_amount", "cost_amount_actual", "cost_amount_expected", "cost_posted_to_gl",
     "expected_cost_posted_to_gl", "amount_to_post", "unit_cost", "standard_cost",
     "cost_amount_non_invtbl",
 })
@@ -223,6 +223,7 @@ class DrillLinesScreen(DrillScreen):
 
     def show(self, result: Any) -> None:
         self.lines = list(result.lines)
+        self.result = result
         table = self.table
         table.clear(columns=True)
         table.add_column(Text("Type"), key="type")
@@ -233,25 +234,47 @@ class DrillLinesScreen(DrillScreen):
             kind = "G/L account" if line.type == "gl_account" else "Item"
             table.add_row(Text(kind), Text(line.no or "(blank)"), Text(line.description or ""),
                           Text(format_cents_grouped(line.amount), justify="right"), key=str(i))
-        total = sum(line.amount for line in self.lines)
-        table.add_row(Text("Total", style="bold"), Text(""), Text("all entries of this cell"),
+        total = getattr(result, "total", sum(line.amount for line in self.lines))
+        # The rows below the lines open all entries of the cell; a Difference cell has two sides.
+        self.all_rows: list[tuple[str | None, str]] = []
+        if "difference" in (self.row, self.column):
+            self.all_rows = [("gl", "all G/L entries"), ("item", "all value entries")]
+        else:
+            self.all_rows = [(None, "all entries")]
+        table.add_row(Text("Total", style="bold"), Text(""), Text(self.all_rows[0][1]),
                       Text(format_cents_grouped(total), style="bold", justify="right"),
                       key="total")
+        for side, text in self.all_rows[1:]:
+            table.add_row(Text(""), Text(""), Text(text), Text(""), key=f"all-{side}")
         n = len(self.lines)
-        self.set_status(f"{n:,} line{'s' if n != 1 else ''}; Enter opens the entries "
-                        "(on Total: all entries of the cell)")
+        status = Text(f"{n:,} line{'s' if n != 1 else ''}, total ")
+        status.append(format_cents_grouped(total), style="bold")
+        unattributed = getattr(result, "unattributed_gl", 0)
+        if unattributed:
+            status.append(f"; G/L not attributable to items: {format_cents_grouped(unattributed)}")
+        status.append("   Enter opens the entries")
+        self.set_status(status)
 
     def drill(self, index: int) -> None:
         if not self.loaded or self.error:
             return
+        side: str | None = None
         if index >= len(self.lines):
-            no, crumb = None, "all entries"
+            k = index - len(self.lines)
+            if k >= len(self.all_rows):
+                return
+            side, crumb = self.all_rows[k]
+            no = None
+            crumb = crumb.replace("all ", "")
         else:
             line = self.lines[index]
             no = line.no
+            side = "gl" if line.type == "gl_account" else "item"
+            if "difference" not in (self.row, self.column):
+                side = None
             kind = "G/L account" if line.type == "gl_account" else "item"
             crumb = f"{kind} {line.no or '(blank)'}"
-        self.app.push_screen(EntriesScreen(self.row, self.column, self.filters, no=no,
+        self.app.push_screen(EntriesScreen(self.row, self.column, self.filters, no=no, side=side,
                                            crumbs=[*self.crumbs, crumb]))
 
     def action_export(self) -> None:
@@ -275,22 +298,24 @@ class EntriesScreen(DrillScreen):
     ]
 
     def __init__(self, row: str, column: str, filters: LedgerFilter, *, no: str | None = None,
-                 cause: str | None = None, crumbs: list[str], limit: int = PAGE_SIZE) -> None:
+                 cause: str | None = None, side: str | None = None, crumbs: list[str],
+                 limit: int = PAGE_SIZE) -> None:
         super().__init__(crumbs)
+        self.side = side
         self.row = row
         self.column = column
         self.filters = filters
         self.no = no
         self.cause = cause
         self.limit = limit
-        self.offset = 0
+        self.page_offset = 0
         self.page: Any = None
         self.keys: list[str] = []
 
     def fetch(self, db: Any) -> Any:
         return engine("drilldown").drill_entries(
             db, self.row, self.column, self.filters, no=self.no, cause=self.cause,
-            limit=self.limit, offset=self.offset)
+            side=self.side, limit=self.limit, offset=self.page_offset)
 
     @property
     def range_label(self) -> str:
@@ -325,19 +350,19 @@ class EntriesScreen(DrillScreen):
     def action_next_page(self) -> None:
         if self.page is None or not self.loaded:
             return
-        if self.offset + self.limit >= self.page.total_count:
+        if self.page_offset + self.limit >= self.page.total_count:
             self.app.bell()
             return
-        self.offset += self.limit
+        self.page_offset += self.limit
         self.load()
 
     def action_previous_page(self) -> None:
         if self.page is None or not self.loaded:
             return
-        if self.offset == 0:
+        if self.page_offset == 0:
             self.app.bell()
             return
-        self.offset = max(0, self.offset - self.limit)
+        self.page_offset = max(0, self.page_offset - self.limit)
         self.load()
 
     def drill(self, index: int) -> None:

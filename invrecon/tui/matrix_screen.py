@@ -26,6 +26,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from invrecon.errors import InvreconError
 from invrecon.filters import LedgerFilter
+from invrecon.ledger import write_transaction
 from invrecon.money import format_cents, format_cents_grouped
 from invrecon.tui.base import TABLE_KEYS, InvreconScreen
 from invrecon.tui.engines import EngineMissing, connect, engine
@@ -51,6 +52,18 @@ def skipped_line(s: Any) -> str:
     if isinstance(amount, int):
         bits.append(f"amount {format_cents(amount)}")
     return "  ".join(bits) + f"  [{s.reason_code}] {s.reason}"
+
+
+def adjust_summary(result: Any) -> str:
+    entries = list(getattr(result, "entries", []))
+    items = list(getattr(result, "items_adjusted", []))
+    pending = list(getattr(result, "still_pending", []))
+    total = sum(e.cost_amount_actual + e.cost_amount_expected for e in entries)
+    text = (f"{len(entries):,} adjustment value entries for {len(items):,} items "
+            f"(net {format_cents_grouped(total)}); they wait in the posting queue (p posts them)")
+    if pending:
+        text += f"; {len(pending):,} items still pending: {', '.join(pending[:5])}"
+    return text + "."
 
 
 class PostingProgressed(Message):
@@ -128,12 +141,12 @@ class MatrixScreen(InvreconScreen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield FilterPane(id="filters")
-        with Horizontal(id="main"):
-            with Vertical(id="matrix-pane"):
-                yield Static(id="matrix-status")
-                yield MatrixTable(id="matrix")
+        with Vertical(id="matrix-pane"):
+            yield Static(id="matrix-status")
+            yield MatrixTable(id="matrix")
+        with Horizontal(id="bottom"):
             yield ExplanationPanel(id="explanation")
-        yield LogPanel(id="log-panel")
+            yield LogPanel(id="log-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -522,15 +535,12 @@ class MatrixScreen(InvreconScreen):
     def _adjust_worker(self, item_filter: str | None) -> None:
         try:
             costing = engine("cost_adjustment")
-            with connect(self.app.db_path, readonly=False) as db:
+            with connect(self.app.db_path, readonly=False) as db, write_transaction(db):
                 result = costing.adjust_cost(db, item_filter=item_filter, post=False)
         except Exception as exc:
             self.post_message(AdjustFinished(None, error=str(exc)))
             return
-        summary = getattr(result, "summary", None)
-        if callable(summary):
-            summary = summary()
-        self.post_message(AdjustFinished(str(summary) if summary else "Cost adjusted."))
+        self.post_message(AdjustFinished(adjust_summary(result)))
 
     @on(AdjustFinished)
     def _adjust_finished(self, msg: AdjustFinished) -> None:

@@ -121,6 +121,8 @@ class ExplanationPanel(Vertical):
                 prompt.append(f"  ({count:,} entries)")
             options.add_option(Option(prompt, id=f"cause-{i}"))
         options.display = bool(causes)
+        if causes:
+            options.highlighted = 0
 
     @on(OptionList.OptionSelected, "#causes")
     def _chosen(self, event: OptionList.OptionSelected) -> None:

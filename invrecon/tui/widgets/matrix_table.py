@@ -62,12 +62,9 @@ class MatrixTable(DataTable):
         self.clear(columns=True)
         cols = [NAME_KEY, *column_keys] + ([WARNING_KEY] if show_warning else [])
         self.column_keys = cols
-        self.add_column(Text("Name"), key=NAME_KEY)
-        for key in column_keys:
-            self.add_column(Text(column_names.get(key, key), justify="right"), key=key)
-        if show_warning:
-            self.add_column(Text("Warning"), key=WARNING_KEY)
-        self.row_keys = []
+        # Build every row first, then size the columns explicitly from the cells (deterministic;
+        # no reliance on the table's idle-time measuring).
+        rows: list[tuple[str, list[Text]]] = []
         for row in matrix.rows:
             bold_row = row.key in BOLD_ROWS
             cells: list[Text] = [Text(row.name, style=total_style if bold_row else "")]
@@ -82,8 +79,18 @@ class MatrixTable(DataTable):
             if show_warning:
                 warning = getattr(row, "warning", None)
                 cells.append(Text(warning.title, style=warn_style) if warning else Text(""))
-            self.add_row(*cells, key=row.key)
-            self.row_keys.append(row.key)
+            rows.append((row.key, cells))
+        labels = [Text("Name")]
+        labels += [Text(column_names.get(k, k), justify="right") for k in column_keys]
+        if show_warning:
+            labels.append(Text("Warning"))
+        for i, (key, lab) in enumerate(zip(cols, labels, strict=True)):
+            width = max([lab.cell_len, *(cells[i].cell_len for _, cells in rows)])
+            self.add_column(lab, key=key, width=width)
+        self.row_keys = []
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+            self.row_keys.append(key)
         self.restore_cursor(keep)
 
     def cursor_keys(self) -> tuple[str, str] | None:
