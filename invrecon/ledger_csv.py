@@ -319,7 +319,7 @@ class _ForeignKeys:
 
     def check(self, rec: CsvRow, line: int) -> bool:
         imp = self.imp
-        if self.table in ("value_entry", "item_ledger_entry"):
+        if self.table in ("value_entry", "item_ledger_entry", "avg_cost_adjmt_entry_point"):
             item = rec.item_no  # type: ignore[attr-defined]
             if item is not None and item not in imp._known_codes("item"):
                 if not imp._is_failed("item", item):

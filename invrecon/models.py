@@ -448,6 +448,7 @@ class ItemRow(CsvRow):
     unit_cost: UnitCost = F("Unit Cost", 0)
     standard_cost: UnitCost = F("Standard Cost", 0)
     cost_is_adjusted: BoolYes = F("Cost is Adjusted", 1)
+    allow_online_adjustment: BoolYes = F("Allow Online Adjustment", 1)
 
 
 class LocationRow(CsvRow):
@@ -641,7 +642,7 @@ class ItemLedgerEntryRow(CsvRow):
         "Item Tracking", "Correction", "Nonstock", "Dimension Set ID", "External Document No.",
         "Country/Region Code", "Transaction Type", "Transport Method", "Entry/Exit Point", "Area",
         "Transaction Specification", "No. Series", "Purchasing Code", "Prod. Order Comp. Line No.",
-        "Assemble to Order", "Applies-to Entry", "Item Category Code", "Item Reference No.",
+        "Assemble to Order", "Item Category Code", "Item Reference No.",
         "Originally Ordered No.", "Originally Ordered Var. Code", "Out-of-Stock Substitution",
         "Derived from Blanket Order", "Cross-Reference No.", "Bin Code",
     )
@@ -660,6 +661,7 @@ class ItemLedgerEntryRow(CsvRow):
     applied_entry_to_adjust: BoolNo = F("Applied Entry to Adjust", 0)
     order_type: _enum(enums.OrderType) = F("Order Type", "")
     order_no: Text = F("Order No.", "")
+    applies_to_entry: RefNo = F("Applies-to Entry", 0)
 
 
 class ItemApplicationEntryRow(CsvRow):
@@ -669,7 +671,7 @@ class ItemApplicationEntryRow(CsvRow):
     required: ClassVar[tuple[str, ...]] = ("entry_no", "item_ledger_entry_no", "posting_date")
     mode: ClassVar[str] = "insert"
     ignorable: ClassVar[frozenset[str]] = _ignorable(
-        "Transferred-from Entry No.", "Cost Application", "Output Completely Invd. Date",
+        "Cost Application", "Output Completely Invd. Date",
         "Outbound Entry is Updated", "Creation Date", "Created By User", "Last Modified Date",
         "Last Modified By User", "Item No.", "Location Code", "Variant Code",
     )
@@ -680,6 +682,23 @@ class ItemApplicationEntryRow(CsvRow):
     outbound_item_entry_no: RefNo = F("Outbound Item Entry No.", 0)
     quantity: Quantity = F("Quantity", 0)
     posting_date: Date = F("Posting Date")
+    transferred_from_entry_no: RefNo = F("Transferred-from Entry No.", 0)
+
+
+class AvgCostAdjmtEntryPointRow(CsvRow):
+    """Table 5804 Avg. Cost Adjmt. Entry Point: where average-cost adjustment must start."""
+
+    file_name: ClassVar[str] = "avg_cost_adjmt_entry_points.csv"
+    table: ClassVar[str] = "avg_cost_adjmt_entry_point"
+    key: ClassVar[tuple[str, ...]] = ("item_no", "location_code", "valuation_date")
+    required: ClassVar[tuple[str, ...]] = ("item_no", "location_code", "valuation_date")
+    mode: ClassVar[str] = "upsert"
+    ignorable: ClassVar[frozenset[str]] = _ignorable("Variant Code")
+
+    item_no: RequiredText = F("Item No.")
+    location_code: Text = F("Location Code")
+    valuation_date: Date = F("Valuation Date")
+    cost_is_adjusted: BoolNo = F("Cost Is Adjusted", 0)
 
 
 class ValueEntryRow(CsvRow):
@@ -838,6 +857,7 @@ ROW_MODELS: tuple[type[CsvRow], ...] = (
     DefaultDimensionRow,
     ItemLedgerEntryRow,
     ItemApplicationEntryRow,
+    AvgCostAdjmtEntryPointRow,
     ValueEntryRow,
     GLEntryRow,
     GLRegisterRow,
