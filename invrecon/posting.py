@@ -463,6 +463,11 @@ _INVENTORY_ITEMS_ONLY = ("(ve.item_no IS NULL OR ve.item_no NOT IN "
                          "(SELECT no FROM item WHERE type <> 'Inventory'))")
 
 
+# BC sorts Order Type by its ordinal: ' ', Production, Transfer, Service, Assembly.
+_ORDER_TYPE_ORDINAL = ("CASE ve.order_type WHEN '' THEN 0 WHEN 'Production' THEN 1 "
+                       "WHEN 'Transfer' THEN 2 WHEN 'Service' THEN 3 ELSE 4 END")
+
+
 def _expected_cost_posting(db: Database) -> bool:
     row = db.conn.execute("SELECT expected_cost_posting_to_gl FROM inventory_setup").fetchone()
     return bool(row[0]) if row else False
@@ -494,7 +499,7 @@ def _queue_cursors(db: Database, filters: LedgerFilter, ecp: bool) -> Iterator[A
     yield db.conn.execute(
         f"SELECT {_SELECT_COLUMNS} FROM value_entry ve "
         f"WHERE {where} AND ve.item_ledger_entry_type = '' "
-        "ORDER BY ve.order_type, ve.order_no, ve.entry_no", params)
+        f"ORDER BY {_ORDER_TYPE_ORDINAL}, ve.order_no, ve.entry_no", params)
 
 
 # --- the engine ----------------------------------------------------------------------------------
@@ -810,7 +815,6 @@ def _run(db: Database, request: PostingRequest, *, write: bool,
     if on_progress is not None:
         engine.total = count_queue(db, request)
     ecp = setup.expected_cost_posting
-    last_progress = 0
     for cursor in _queue_cursors(db, request.filters, ecp):
         while True:
             engine.check_cancel()
@@ -818,9 +822,7 @@ def _run(db: Database, request: PostingRequest, *, write: bool,
             if not rows:
                 break
             engine.process(rows)
-            if report.processed - last_progress >= 1000:
-                last_progress = report.processed
-                engine.progress()
+            engine.progress()
     engine.check_cancel()
     if engine.per_group:
         engine.finish_groups()
