@@ -319,6 +319,8 @@ class Setup:
             return None, "blank_account"
         if acct not in self.accounts:
             return None, "account_not_found"
+        if self.accounts[acct]["blocked"]:
+            return acct, "blocked_account"  # posting treats it as blank and skips the entry
         return acct, None
 
 
