@@ -176,7 +176,7 @@ class _Importer:
                 self.problem(file, exc.line, None, exc.message)
                 self.unreliable.add(model.table)
             except csv.Error as exc:
-                line = reader.line_num or 1
+                line = self.record_start  # where the broken record starts
                 msg = str(exc)
                 if "unexpected end of data" in msg:
                     msg = "the file ends inside a quoted field (truncated file?)"
@@ -237,6 +237,7 @@ class _Importer:
 
     def _load_rows(self, model: type[CsvRow], reader: Any, lines: _Lines) -> None:
         file = model.file_name
+        self.record_start = 1
         try:
             header = next(reader)
         except StopIteration:
@@ -255,9 +256,11 @@ class _Importer:
         fk = _ForeignKeys(self, model)
         skip_blank_rows = model.mode != "replace"  # a setup row may be all defaults
         prev = reader.line_num
+        self.record_start = prev + 1
         for row in reader:
             line = prev + 1
             prev = reader.line_num
+            self.record_start = prev + 1
             if not row or (skip_blank_rows and len(row) == width and not any(row)):
                 continue  # blank line, or an all-blank row (spreadsheets leave them)
             if len(row) != width:
