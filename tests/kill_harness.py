@@ -161,3 +161,103 @@ def ledger_state(path: Path | str) -> dict[str, object]:
     finally:
         db.close()
     return state
+
+
+JOURNAL_HEADER = ("Posting Date,Entry Type,Document No.,Item No.,Location Code,Quantity,"
+                  "Unit Cost,Invoice,Invoice Of,Gen. Bus. Posting Group\n")
+
+
+def write_journal(path: Path, n_sets: int, *, seed: int = 1, doc_prefix: str = "J") -> Path:
+    """Item journal lines that give cost adjustment work: per set, a purchase receipt (not
+    invoiced), a sale from it (invoiced), and the purchase invoice at another unit cost."""
+    rng = random.Random(seed)
+    lines = [JOURNAL_HEADER]
+    for i in range(n_sets):
+        item = rng.choice(["A", "B"])
+        loc = rng.choice(["", "BLUE", "RED"])
+        day = f"2025-{1 + (i * 12) // max(n_sets, 1):02d}-{1 + i % 27:02d}"
+        qty = rng.randint(2, 20)
+        cost = f"{rng.randint(100, 9999) / 100:.2f}"  # float-ok: test data only
+        new_cost = f"{rng.randint(100, 9999) / 100:.2f}"  # float-ok: test data only
+        r = f"{doc_prefix}R{i:05d}"
+        lines.append(f"{day},Purchase,{r},{item},{loc},{qty},{cost},No,,\n")
+        lines.append(f"{day},Sale,{doc_prefix}S{i:05d},{item},{loc},{qty // 2},,Yes,,DOMESTIC\n")
+        lines.append(f"{day},Purchase,{doc_prefix}I{i:05d},{item},{loc},{qty},{new_cost},Yes,{r},\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------- jobs
+
+
+@dataclass
+class Job:
+    """A writing command and the ledger it starts from."""
+
+    name: str
+    base: Path  # the ledger before the command (never written; copy it)
+    args: list[str]  # the command line after ``invrecon --db FILE``
+    idempotent: bool  # a rerun after success changes nothing (else: rerun only from 'before')
+    ok_codes: tuple[int, ...] = (0,)
+    done_rerun_codes: tuple[int, ...] = (0,)  # exit codes of a rerun once the job is done
+
+    def argv(self, db: Path) -> list[str]:
+        return invrecon_argv(db, *self.args)
+
+
+def copy_ledger(src: Path, dst: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{dst}{suffix}").unlink(missing_ok=True)
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def _standard(path: Path, *, expected_cost_posting: bool = False) -> Path:
+    db = open_ledger(path, create=True)
+    LedgerBuilder.standard(db, expected_cost_posting=expected_cost_posting)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return path
+
+
+def _must(argv: list[str]) -> None:
+    proc = run_to_end(argv)
+    if proc.returncode != 0:
+        raise AssertionError(f"{argv}: exit {proc.returncode}: {proc.stderr}")
+
+
+def prepare_job(name: str, workdir: Path, size: int, seed: int = 1) -> Job:
+    """Jobs: post-per-entry, post-per-posting-group, import, journal, adjust-cost.
+    ``size`` ~ the number of value entries the command writes or posts."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    base = workdir / f"base-{name}.db"
+    if name in ("post-per-entry", "post-per-posting-group"):
+        build_ledger(base, size, seed=seed)
+        args = ["post"] if name == "post-per-entry" else [
+            "post", "--per-posting-group", "--document-no", "PG0001"]
+        return Job(name, base, args, idempotent=True)
+    if name == "import":
+        src = workdir / "import-source.db"
+        build_ledger(src, size, seed=seed)
+        _must(invrecon_argv(src, "post"))
+        csv_dir = workdir / "import-csv"
+        _must(invrecon_argv(src, "export", str(csv_dir)))
+        _must(invrecon_argv(base, "init"))
+        # a rerun after a completed import is refused ("entry no. exists"), nothing loaded
+        return Job(name, base, ["import", str(csv_dir)], idempotent=True, done_rerun_codes=(1,))
+    if name == "journal":
+        _standard(base)
+        journal = write_journal(workdir / "journal.csv", max(1, size // 3), seed=seed)
+        return Job(name, base, ["journal", str(journal)], idempotent=False)
+    if name == "adjust-cost":
+        _standard(base)
+        journal = write_journal(workdir / "journal.csv", max(1, size // 3), seed=seed)
+        _must(invrecon_argv(base, "journal", str(journal)))
+        db = open_ledger(base)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+        return Job(name, base, ["adjust-cost", "--post"], idempotent=True)
+    raise ValueError(name)
+
+
+JOB_NAMES = ("post-per-entry", "post-per-posting-group", "import", "journal", "adjust-cost")

@@ -52,7 +52,7 @@ def _import_dir(tmp: Path) -> Path:
     d.mkdir(exist_ok=True)
     (d / "value_entries.csv").write_text(
         "Entry No.,Item No.,Posting Date,Item Ledger Entry Type,Entry Type,Cost Amount (Actual)\n"
-        "1,,2025-01-15,Purchase,Direct Cost,10.00\n", encoding="utf-8")
+        "1000,,2025-01-15,Purchase,Direct Cost,10.00\n", encoding="utf-8")
     return d
 
 
@@ -317,7 +317,8 @@ def test_full_disk_writer_fails_cleanly_and_leaves_the_ledger_as_it_was(tmp_path
         fill(mnt, 0)
         argv_of, _ = COMMAND_ARGS[command]
         proc = run_cli(p, argv_of(tmp_path))
-        assert_one_line_error(proc, str(p))
+        print(proc.stderr)
+        assert_one_line_error(proc, str(p), "full")
         (mnt / "junk").unlink()
         assert sha(p) == before
         assert run_cli(p, ["check"]).returncode == 0
