@@ -226,3 +226,58 @@ def test_cli_journal_file_errors(builder, db, db_path, tmp_path):
     assert r.returncode == 1 and "unknown column(s) 'Qty'" in r.stderr
     r = _cli(db_path, "journal", str(tmp_path / "missing.csv"))
     assert r.returncode == 1 and "no such file" in r.stderr
+
+
+def test_end_to_end_journal_adjust_post_matrix_zero_difference(builder, db, db_path, tmp_path):
+    """journal (automatic cost posting, expected cost posting) -> adjust-cost --post -> matrix."""
+    import json
+    method(db, "Average", "B")
+    setup(db, automatic_cost_posting=1, expected_cost_posting_to_gl=1)
+    db.close()
+    rows = []
+    for item in ("A", "B"):
+        rows += [
+            P("2021-01-03", 10, "10.00", doc=f"R1{item}", invoice="No", item=item, loc="BLUE"),
+            {"date": "2021-01-04", "type": "Positive Adjmt.", "qty": 2, "cost": "9.50",
+             "item": item, "loc": "RED"},
+            S("2021-01-05", 4, doc=f"SH1{item}", invoice="No", item=item, loc="BLUE",
+              bus="DOMESTIC"),
+            {"date": "2021-01-06", "type": "Transfer", "loc": "BLUE", "new_loc": "RED", "qty": 3,
+             "item": item},
+            S("2021-01-07", 6, item=item, loc="RED", bus="DOMESTIC"),  # 1 short: negative
+            P("2021-01-10", 4, "11.00", doc=f"I1{item}", of=f"R1{item}", item=item,
+              bus="DOMESTIC"),
+            S("2021-01-12", 4, doc=f"SI1{item}", of=f"SH1{item}", item=item, bus="DOMESTIC"),
+            {"date": "2021-01-13", "type": "Negative Adjmt.", "qty": 1, "item": item,
+             "loc": "BLUE"},
+            P("2021-01-14", 3, "12.00", item=item, loc="RED"),  # covers the negative entry
+            P("2021-01-20", 6, "11.50", doc=f"I2{item}", of=f"R1{item}", item=item),
+        ]
+    rows += [
+        {"date": "2021-01-21", "type": "Item Charge", "amount": "7.77", "applies": 1},
+        {"date": "2021-01-22", "type": "Revaluation", "cost": "13.00", "loc": "RED", "item": "A"},
+        {"date": "2021-01-31", "type": "Revaluation", "cost": "12.00", "loc": "BLUE",
+         "item": "B"},
+    ]
+    f = tmp_path / "all.csv"
+    f.write_text(journal_csv(*rows))
+    r = _cli(db_path, "journal", str(f))
+    assert r.returncode == 0, r.stderr
+    r = _cli(db_path, "adjust-cost", "--post", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["entries"], "the scenario needs adjustments"
+    r = _cli(db_path, "matrix", "--json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    [diff] = [row for row in m["rows"] if row["key"] == "difference"]
+    assert all(v in (None, "0.00") for v in diff["cells"].values()), diff
+    [tot] = [row for row in m["rows"] if row["key"] == "total"]
+    assert any(v not in (None, "0.00") for v in tot["cells"].values())
+    db2 = open_ledger(db_path)
+    try:
+        assert db2.execute("SELECT count(*) FROM value_entry WHERE cost_amount_actual <> "
+                           "cost_posted_to_gl OR cost_amount_expected <> "
+                           "expected_cost_posted_to_gl").fetchone() == (0,)
+        assert adjust(db2) == []
+    finally:
+        db2.close()
