@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from kill_harness import JOB_NAMES, copy_ledger, ledger_state, prepare_job
 
 from invrecon.errors import LedgerFileError
 from invrecon.ledger import open_ledger, write_transaction
@@ -293,7 +294,7 @@ def fill(mnt: Path, leave_bytes: int) -> None:
 
 
 def test_full_disk_init_leaves_no_half_made_ledger(tmp_path):
-    with tmpfs(tmp_path / "full", "256k") as mnt:
+    with tmpfs(tmp_path / "mnt", "256k") as mnt:
         fill(mnt, 8192)
         p = mnt / "new.db"
         proc = run_cli(p, ["init"])
@@ -306,19 +307,17 @@ def test_full_disk_init_leaves_no_half_made_ledger(tmp_path):
         assert p.read_bytes() == b"" and sidecars(p) == []
 
 
-@pytest.mark.parametrize("command", [c for c in AVAILABLE if COMMAND_ARGS[c][1] and c != "init"])
-def test_full_disk_writer_fails_cleanly_and_leaves_the_ledger_as_it_was(tmp_path, command):
-    src = tmp_path / "src.db"
-    _small_ledger(src)
-    with tmpfs(tmp_path / "full", "1m") as mnt:
-        p = mnt / "ledger.db"
-        p.write_bytes(src.read_bytes())
-        before = sha(p)
-        fill(mnt, 0)
-        argv_of, _ = COMMAND_ARGS[command]
-        proc = run_cli(p, argv_of(tmp_path))
-        print(proc.stderr)
-        assert_one_line_error(proc, str(p), "full")
+@pytest.mark.parametrize("job_name", JOB_NAMES)
+def test_full_disk_writer_fails_cleanly_and_leaves_the_ledger_as_it_was(tmp_path, job_name):
+    # each job writes thousands of rows (kill_harness.prepare_job), far more than the space left
+    job = prepare_job(job_name, tmp_path / "prep", 3000)
+    with tmpfs(tmp_path / "mnt", "16m") as mnt:
+        p = copy_ledger(job.base, mnt / "ledger.db")
+        before, before_state = sha(p), ledger_state(p)
+        fill(mnt, 100_000)
+        proc = run_cli(p, job.args)
+        assert_one_line_error(proc, str(p), "disk")
         (mnt / "junk").unlink()
         assert sha(p) == before
+        assert ledger_state(p) == before_state
         assert run_cli(p, ["check"]).returncode == 0
