@@ -139,7 +139,7 @@ class _ItemAdjuster:
     # -- loading ---------------------------------------------------------------------------
 
     def _load(self) -> None:
-        db, item = self.db, self.item_no
+        db, item = self.db.conn, self.item_no
         self.iles: dict[int, _Ile] = {}
         for r in db.execute(
             "SELECT entry_no, posting_date, entry_type, location_code, quantity, "
@@ -241,7 +241,11 @@ class _ItemAdjuster:
             ii = self.iles.get(i)
             if ii is None or not ii.quantity:
                 continue
-            share = -round_frac(self.inbound_cost_for(i, o) * a / ii.quantity)
+            c = self.inbound_cost_for(i, o)
+            if c.denominator == 1:
+                share = -rdiv(c.numerator * a, ii.quantity)
+            else:
+                share = -round_frac(c * a / ii.quantity)
             self.shares[(i, o)] = self.shares.get((i, o), 0) + share
             total += share
         if oi.remaining:
@@ -479,6 +483,7 @@ def _write(db: Database, adj: _ItemAdjuster, first_allowed: str | None, next_ve:
     # Order: by the original entry (rounding entries by their inbound entry) as BC posts them.
     ordered = sorted(todo, key=lambda kd: (
         kd[0][0] if kd[0][1] != "R" else _last_invoice_ve(adj, kd[0][0]).no, kd[0][1] == "R"))
+    inserts: list[dict] = []
     for (ref, kind), diff in ordered:
         if kind == "R":
             src = _last_invoice_ve(adj, ref)
@@ -504,13 +509,14 @@ def _write(db: Database, adj: _ItemAdjuster, first_allowed: str | None, next_ve:
             date = first_allowed
         row["posting_date"] = date
         row["entry_no"] = next_ve
-        names = list(row)
-        db.execute(f"INSERT INTO value_entry ({', '.join(names)}) VALUES "
-                   f"({', '.join('?' * len(names))})", [row[n] for n in names])
+        inserts.append(row)
         result.entries.append(AdjustmentEntry(
             next_ve, adj.item_no, row["item_ledger_entry_no"], row["entry_type"], date,
             row["cost_amount_actual"], row["cost_amount_expected"], row["applies_to_entry"]))
         next_ve += 1
+    names = list(inserts[0])
+    db.conn.executemany(f"INSERT INTO value_entry ({', '.join(names)}) VALUES "
+                        f"({', '.join('?' * len(names))})", [[r[n] for n in names] for r in inserts])
     return next_ve
 
 
