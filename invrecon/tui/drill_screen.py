@@ -45,6 +45,8 @@ LABELS = {
     "inventory_posting_group": "Inventory Posting Group", "dimension_set_id": "Dimension Set ID",
 }
 KIND_TITLES = {"value_entry": "value entry", "gl_entry": "G/L entry"}
+KIND_PLURALS = {"value_entry": "value entries", "gl_entry": "G/L entries"}
+FIRST_KEYS = ("entry_no", "posting_date", "amount")
 
 
 def label(key: str) -> str:
@@ -332,15 +334,16 @@ class EntriesScreen(DrillScreen):
         self.page = page
         table = self.table
         table.clear(columns=True)
-        self.keys = list(page.rows[0].keys()) if page.rows else ["entry_no"]
+        keys = list(page.rows[0].keys()) if page.rows else ["entry_no"]
+        self.keys = [k for k in FIRST_KEYS if k in keys] + [k for k in keys
+                                                            if k not in FIRST_KEYS]
         for key in self.keys:
             table.add_column(Text(label(key), justify="right" if is_money(key) else "left"),
                              key=key)
         for i, row in enumerate(page.rows):
             table.add_row(*(cell(k, row.get(k)) for k in self.keys), key=str(i))
-        kind = KIND_TITLES.get(page.kind, page.kind)
         status = Text()
-        status.append(f"{kind}s: ")
+        status.append(f"{KIND_PLURALS.get(page.kind, page.kind)}: ")
         status.append(self.range_label, style="bold")
         if page.total_count > page.limit:
             status.append("   ] next page, [ previous page")
@@ -411,8 +414,8 @@ class EntryDetailScreen(DrillScreen):
             table.add_row(Text(label(key)), cell(key, value), key=f"f-{key}")
         self._link_start = table.row_count
         title = KIND_TITLES.get(linked_kind, linked_kind)
-        table.add_row(Text(f"Linked {title}s", style="bold"), Text(f"{len(linked):,}"),
-                      key="linked-header")
+        table.add_row(Text(f"Linked {KIND_PLURALS.get(linked_kind, linked_kind)}", style="bold"),
+                      Text(f"{len(linked):,}"), key="linked-header")
         for i, link in enumerate(linked):
             amount = link.get("amount", link.get("cost_amount_actual"))
             desc = " ".join(str(link.get(k)) for k in ("posting_date", "gl_account_no",
@@ -424,7 +427,8 @@ class EntryDetailScreen(DrillScreen):
             table.add_row(Text(""), value, key=f"l-{i}")
         status = Text()
         status.append(f"{KIND_TITLES.get(self.kind, self.kind)} {self.entry_no}", style="bold")
-        status.append(f" with {len(linked):,} linked {title}(s); Enter on one opens it")
+        status.append(f" with {len(linked):,} linked "
+                      f"{KIND_PLURALS.get(linked_kind, linked_kind)}; Enter on one opens it")
         self.set_status(status)
 
     def drill(self, index: int) -> None:
