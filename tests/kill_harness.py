@@ -90,7 +90,7 @@ def random_delays(n: int, low: float, high: float, seed: int) -> list[float]:
 
 
 def build_ledger(path: Path, n: int, *, seed: int = 1, expected_cost_posting: bool = True,
-                 automatic_cost_posting: bool = False) -> None:
+                 automatic_cost_posting: bool = False, max_cents: int = 10**7) -> None:
     """A standard ledger with ``n`` unposted value entries (all of them postable)."""
     rng = random.Random(seed)
     db = open_ledger(path, create=True)
@@ -103,7 +103,7 @@ def build_ledger(path: Path, n: int, *, seed: int = 1, expected_cost_posting: bo
         kind = rng.random()
         loc = rng.choice(["", "BLUE", "RED"])
         date = f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-        amount = rng.randint(1, 10**7)
+        amount = rng.randint(1, max_cents)
         row = {
             "entry_no": next_no, "item_no": rng.choice(["A", "B"]), "posting_date": date,
             "entry_type": "Direct Cost", "document_no": f"D{i // 3:06d}", "location_code": loc,

@@ -1,18 +1,23 @@
 """No float on the money path, and sums of many amounts are exact to the cent.
 
 (a) An AST scan of every domain module (invrecon/**/*.py outside invrecon/cli and invrecon/tui)
-    fails on ``float(...)`` calls, float literals, true division ``/`` whose operand names an
+    fails on ``float(...)`` calls, float literals (except probability thresholds compared with
+    non-money operands and timing/ratio variables), true division ``/`` whose operand names an
     amount/cost/cents, and SQL text that makes SQLite compute in floating point (``total(``,
     ``avg(``, ``AS REAL``). A line may opt out with a comment ``# float-ok: <reason>`` for uses
     that never touch money (timings, progress).
 (b) Hypothesis: random two-decimal amounts (negatives, large values) summed through
     parse_cents -> SQLite INTEGER sum -> format_cents equal the exact Decimal sum; the same for one
     million amounts.
+(c) End to end: random amounts through export -> import -> post -> matrix -> export are exact to
+    the cent (hypothesis, and $INVRECON_MONEY_ENTRIES entries, 1,000,000 in the full run).
 """
 
 from __future__ import annotations
 
 import ast
+import csv
+import os
 import random
 import re
 import sqlite3
@@ -30,6 +35,8 @@ PACKAGE_DIR = Path(invrecon.__file__).parent
 UI_DIRS = ("cli", "tui")
 MONEY_NAME = re.compile(r"amount|cost|cents|price|total|balance", re.IGNORECASE)
 FLOAT_SQL = re.compile(r"\b(total|avg)\s*\(|\bAS\s+REAL\b|\bREAL\b\s*\)", re.IGNORECASE)
+NON_MONEY_NAME = re.compile(r"second|elapsed|time|delay|ratio|probability|share|weight|progress",
+                            re.IGNORECASE)
 ALLOW = "# float-ok:"
 
 
@@ -79,11 +86,26 @@ def scan_source(source: str, filename: str = "<src>") -> list[str]:
             return
         problems.append(f"{filename}:{line}: {what}")
 
+    parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+
+    def harmless_float_literal(node: ast.Constant) -> bool:
+        parent = parents.get(node)
+        # a probability threshold: `if rng.random() < 0.3` (no money operand)
+        if isinstance(parent, ast.Compare):
+            operands = [parent.left, *parent.comparators]
+            return not any(MONEY_NAME.search(_name_of(o)) for o in operands)
+        # a timing/ratio variable: `seconds: float = 0.0`
+        if isinstance(parent, ast.AnnAssign | ast.Assign):
+            targets = [parent.target] if isinstance(parent, ast.AnnAssign) else parent.targets
+            return all(NON_MONEY_NAME.search(_name_of(t)) for t in targets)
+        return False
+
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "float":
             flag(node, "float(...) call")
         elif isinstance(node, ast.Constant) and isinstance(node.value, float):
-            flag(node, f"float literal {node.value!r}")
+            if not harmless_float_literal(node):
+                flag(node, f"float literal {node.value!r}")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             m = FLOAT_SQL.search(node.value)
             if m and re.search(r"\b(SELECT|UPDATE|INSERT)\b", node.value, re.IGNORECASE):
@@ -135,11 +157,15 @@ elapsed = 1.0  # float-ok: seconds
 import math
 s = math.fsum(values)
 total_cents /= 2
+if rng.random() < 0.3: pass
+if amount < 0.5: pass
+seconds: float = 0.0
+unit_cost = 0.5
 '''
     problems = scan_source(src)
     lines = sorted(int(p.split(":")[1]) for p in problems)
     # line 7 is allowed (reason given), line 8's allow-comment has no reason -> still flagged
-    assert lines == [2, 3, 4, 8, 9, 10, 14, 15], problems
+    assert lines == [2, 3, 4, 8, 9, 10, 14, 15, 17, 19], problems
 
 
 # ------------------------------------------------------------------------ (b) exact sums
@@ -187,3 +213,96 @@ def test_sum_of_a_million_amounts_is_exact():
     result = _sum_through_sqlite(texts)
     assert Decimal(result) == expected
     assert result == f"{expected:.2f}"
+
+
+# ------------------------------------------------------------------------ (c) end to end
+
+E2E_KINDS = ("Purchase", "Sale", "Positive Adjmt.", "Negative Adjmt.")
+
+
+def _csv_decimal_sums(path: Path, column: str, by: str | None = None) -> dict[str, Decimal]:
+    """Exact Decimal sums of a CSV column (optionally per value of another column), read as
+    text: the oracle never goes through invrecon's own parsing."""
+    sums: dict[str, Decimal] = {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            key = row[by] if by else ""
+            sums[key] = sums.get(key, Decimal("0")) + Decimal(row[column])
+    return sums
+
+
+def _round_trip(tmp: Path, src_db: Path) -> tuple[dict, Path]:
+    """export(src) -> import into a new ledger -> post -> matrix -> export; returns the matrix
+    amounts and the final export directory."""
+    from invrecon.ledger import open_ledger
+    from invrecon.ledger_csv import export_ledger, import_ledger
+    from invrecon.posting import PostingRequest, post_inventory_cost
+    from invrecon.reconciliation import compute_matrix
+
+    first = tmp / "export1"
+    src = open_ledger(src_db, readonly=True)
+    export_ledger(src, first)
+    src.close()
+    db = open_ledger(tmp / "imported.db", create=True)
+    import_ledger(db, first)
+    report = post_inventory_cost(db, PostingRequest())
+    assert report.skipped == []
+    amounts = dict(compute_matrix(db, explain=False).amounts)
+    final = tmp / "export2"
+    export_ledger(db, final)
+    db.close()
+    return amounts, first
+
+
+def _assert_exact(amounts: dict, first: Path, final: Path, expected: Decimal) -> None:
+    def dec(cents: int | None) -> Decimal:
+        return Decimal(cents or 0) / 100  # Decimal arithmetic: exact
+
+    # the source export and the final export carry the same amounts, to the cent
+    assert _csv_decimal_sums(first / "value_entries.csv", "Cost Amount (Actual)")[""] == expected
+    assert _csv_decimal_sums(final / "value_entries.csv", "Cost Amount (Actual)")[""] == expected
+    assert _csv_decimal_sums(final / "value_entries.csv", "Cost Posted to G/L")[""] == expected
+    gl = _csv_decimal_sums(final / "gl_entries.csv", "Amount", by="G/L Account No.")
+    assert sum(gl.values(), Decimal("0")) == 0
+    assert gl.get("2130", Decimal("0")) == expected  # the inventory account
+    # the matrix: item side and G/L side of the Inventory column equal the exact total
+    assert dec(amounts.get(("total", "inventory"))) == expected
+    assert dec(amounts.get(("gl_total", "inventory"))) == expected
+    assert all(not v for (row, _c), v in amounts.items() if row == "difference")
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(E2E_KINDS),
+                          st.integers(min_value=1, max_value=10**13)), min_size=1, max_size=60))
+def test_random_amounts_are_exact_through_import_post_matrix_export(tmp_path_factory, entries):
+    from ledger_builder import LedgerBuilder
+
+    from invrecon.ledger import open_ledger
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    db = open_ledger(tmp / "src.db", create=True)
+    b = LedgerBuilder.standard(db)
+    expected = Decimal("0")
+    for i, (kind, cents) in enumerate(entries):
+        signed = -cents if kind in ("Sale", "Negative Adjmt.") else cents
+        text = format_cents(signed)
+        expected += Decimal(text)
+        b.value_entry(item_ledger_entry_type=kind, cost_amount_actual=text,
+                      location_code=("", "BLUE", "RED")[i % 3],
+                      gen_bus_posting_group="DOMESTIC" if kind == "Sale" else "",
+                      posting_date=f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}")
+    db.close()
+    amounts, first = _round_trip(tmp, tmp / "src.db")
+    _assert_exact(amounts, first, tmp / "export2", expected)
+
+
+def test_many_amounts_are_exact_through_import_post_matrix_export(tmp_path):
+    """$INVRECON_MONEY_ENTRIES value entries (default 20,000; the full run uses 1,000,000) with
+    amounts up to 10 million, through export -> import -> post -> matrix -> export."""
+    from kill_harness import build_ledger
+
+    n = int(os.environ.get("INVRECON_MONEY_ENTRIES", "20000"))
+    build_ledger(tmp_path / "src.db", n, seed=7, expected_cost_posting=False, max_cents=10**9)
+    amounts, first = _round_trip(tmp_path, tmp_path / "src.db")
+    expected = _csv_decimal_sums(first / "value_entries.csv", "Cost Amount (Actual)")[""]
+    _assert_exact(amounts, first, tmp_path / "export2", expected)
