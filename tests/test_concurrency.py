@@ -297,3 +297,53 @@ def test_posting_is_python_importable_in_this_checkout():
 
     assert hasattr(posting, "post_inventory_cost")
     assert sys.modules["invrecon.posting"] is posting
+
+
+def _value_entries_csv(directory: Path, first_no: int, n: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = ["Entry No.,Item No.,Posting Date,Item Ledger Entry Type,Item Ledger Entry No.,"
+             "Entry Type,Location Code,Inventory Posting Group,Gen. Prod. Posting Group,"
+             "Cost Amount (Actual)\n"]
+    for i in range(n):
+        no = first_no + i
+        lines.append(f"{no},A,2025-06-{1 + i % 28:02d},Purchase,{no},Direct Cost,BLUE,RESALE,"
+                     f"RETAIL,{i + 1}.{i % 100:02d}\n")
+    (directory / "value_entries.csv").write_text("".join(lines), encoding="utf-8")
+    return directory
+
+
+def test_posting_run_and_an_import_at_once_give_one_of_the_serial_results(tmp_path):
+    from kill_harness import copy_ledger, invrecon_argv, run_to_end
+
+    base = tmp_path / "base.db"
+    build_ledger(base, 15000, seed=6)
+    csv_dir = _value_entries_csv(tmp_path / "csv", 100001, 5000)
+    post_argv = ["post"]
+    import_argv = ["import", str(csv_dir)]
+
+    serial = {}
+    for order in (("post", "import"), ("import", "post")):
+        p = copy_ledger(base, tmp_path / f"serial-{'-'.join(order)}.db")
+        for step in order:
+            r = run_to_end(invrecon_argv(p, *(post_argv if step == "post" else import_argv)))
+            assert r.returncode == 0, r.stderr
+        serial[order] = ledger_state(p)
+    assert serial[("post", "import")] != serial[("import", "post")]
+
+    outcomes = set()
+    for attempt in range(3):
+        p = copy_ledger(base, tmp_path / f"both-{attempt}.db")
+        a = start(invrecon_argv(p, *post_argv))
+        time.sleep(0.1 * attempt)
+        b = start(invrecon_argv(p, *import_argv))
+        out_a, err_a = a.communicate(timeout=300)
+        out_b, err_b = b.communicate(timeout=300)
+        assert a.returncode == 0, err_a
+        assert b.returncode == 0, err_b
+        state = ledger_state(p)
+        assert state in serial.values()
+        outcomes.add(next(k for k, v in serial.items() if v == state))
+        db = open_ledger(p, readonly=True)
+        assert check_ledger(db).ok
+        db.close()
+    assert outcomes  # which order won is up to the scheduler; both are correct
