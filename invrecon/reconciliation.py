@@ -600,11 +600,15 @@ def piece_type(pg: PieceGroup, setup: Setup) -> str | None:
         by_acct = [t for leg in legs(pg.ile, pg.et, pg.vt, pg.asm) for t in (leg.debit, leg.credit)
                    if t and setup.resolve(t, pg.key)[0] == pg.account]
         return by_acct[0] if len(set(by_acct)) == 1 else None
-    if len(cands) == 1:
-        return cands[0]
     on_acct = [t for t in cands if setup.resolve(t, pg.key)[0] == pg.account]
     if on_acct:
         return on_acct[0]
+    # The amount points at legs the setup puts elsewhere; if the account is exactly where the
+    # setup puts one leg of this entry, the account is the better evidence.
+    by_acct = {t for leg in legs(pg.ile, pg.et, pg.vt, pg.asm) for t in (leg.debit, leg.credit)
+               if t and setup.resolve(t, pg.key)[0] == pg.account}
+    if len(by_acct) == 1:
+        return by_acct.pop()
     in_field = [t for t in cands if pg.account in setup.type_accounts[t]]
     return (in_field or cands)[0]
 
