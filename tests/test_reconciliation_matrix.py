@@ -356,3 +356,23 @@ def test_per_account_view(db, builder):
     assert lines["7290"].projected == -10000 and lines["7290"].actual == -10100
     assert lines["7290"].difference == -100
     assert lines["7290"].account_types == ("direct_cost_applied",)
+
+
+@pytest.mark.parametrize("mode", ["per-entry", "per-posting-group"])
+def test_full_posting_run_leaves_every_difference_zero(db, eb, mode):
+    """A mixed ledger over all kinds, several locations and groups, then one posting run."""
+    for i, (_, fields, _) in enumerate(CASES):
+        eb.value_entry(**{**fields, "location_code": ("", "BLUE", "RED")[i % 3],
+                          "item_no": fields.get("item_no", "AB"[i % 2]) if fields.get(
+                              "item_ledger_entry_type") != "" else None,
+                          "posting_date": f"2025-0{1 + i % 3}-1{i % 9}"})
+    req = (PostingRequest() if mode == "per-entry"
+           else PostingRequest(mode=mode, document_no="INV-1"))
+    report = post_inventory_cost(db, req)
+    assert not report.skipped
+    for f in (LedgerFilter(), LedgerFilter.from_text("2025-02", "2025-02"),
+              LedgerFilter(item="A"), LedgerFilter(location="BLUE|RED")):
+        m = compute_matrix(db, f, show_warning=True)
+        assert {k: v for k, v in m.difference_cells().items() if v} == {}, f
+        assert all(i.ok for i in m.invariants)
+        assert m.warnings == []
