@@ -51,6 +51,7 @@ LAST_DAY = dt.date(2025, 12, 31)
 YEAR_END_FAULT_DAY = dt.date(2024, 12, 31)  # only the planted 'outside allowed range' entries
 POST_CUTOFF = dt.date(2025, 12, 3)  # entries after this stay in the queue ("the last weeks")
 BATCH_ROWS = 50_000
+STOCK_CAP = 60  # per item and location, in the item's quantity steps
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -698,6 +699,10 @@ class _Generator:
             out.row[7] = out.qty
             self.write_ile(out.row)
 
+    def below_cap(self, item: _Item, loc: str) -> bool:
+        """Stock is replenished only below a cap, so memory (open lots) stays bounded."""
+        return self.avail.get((item.idx, loc), 0) < STOCK_CAP * item.step
+
     def available(self, item: _Item, loc: str) -> int:
         return self.avail.get((item.idx, loc), 0)
 
@@ -1079,11 +1084,14 @@ class _Generator:
             self.sale(d, item, loc, self.qty_of(item, 1, 8), bus=bus)
         elif r < 0.62:
             item = rng.choice(self.movable)
-            self.purchase(d, item, rng.choice(REGULAR_LOCATIONS), self.qty_of(item, 10, 60))
+            loc = rng.choice(REGULAR_LOCATIONS)
+            if self.below_cap(item, loc):
+                self.purchase(d, item, loc, self.qty_of(item, 10, 60))
         elif r < 0.66:
             item = rng.choice(self.movable)
-            self.positive_adjustment(d, item, rng.choice(REGULAR_LOCATIONS),
-                                     self.qty_of(item, 1, 5))
+            loc = rng.choice(REGULAR_LOCATIONS)
+            if self.below_cap(item, loc):
+                self.positive_adjustment(d, item, loc, self.qty_of(item, 1, 5))
         elif r < 0.70:
             item = rng.choice(self.movable + self.assemblable)
             locs = FINISHED_LOCATIONS if item.group == "FINISHED" else REGULAR_LOCATIONS
@@ -1105,10 +1113,14 @@ class _Generator:
             self.item_charge(d)
         elif r < 0.92:
             item = rng.choice(self.producible)
-            self.production(d, item, rng.choice(FINISHED_LOCATIONS), QTY_SCALE * rng.randint(5, 30))
+            loc = rng.choice(FINISHED_LOCATIONS)
+            if self.below_cap(item, loc):
+                self.production(d, item, loc, QTY_SCALE * rng.randint(5, 30))
         else:
             item = rng.choice(self.assemblable)
-            self.assembly(d, item, rng.choice(FINISHED_LOCATIONS), QTY_SCALE * rng.randint(2, 10))
+            loc = rng.choice(FINISHED_LOCATIONS)
+            if self.below_cap(item, loc):
+                self.assembly(d, item, loc, QTY_SCALE * rng.randint(2, 10))
 
     def planted(self, d: int, fault: str) -> None:
         """One planted fault (see FAULTS); ``fault_entries`` finds them again in SQL."""
@@ -1292,6 +1304,12 @@ def _post(db: Any, mode: str, date_from: str, date_to: str,
     )
     report = post_inventory_cost(db, request)
     try:
+        if report.register_no is not None:
+            # The engine stamps today's date; the sample's runs happen at the end of their
+            # period, and the file must not depend on the day it was generated.
+            with write_transaction(db):
+                db.execute("UPDATE gl_register SET creation_date = ? WHERE no = ?",
+                           [date_to, report.register_no])
         return PostingRun(mode, date_from, date_to, document_no, report.posted_value_entries,
                           len(report.skipped), len(report.dimension_overrides))
     finally:
@@ -1334,6 +1352,10 @@ def generate_sample(path: Path, *, value_entries: int = DEFAULT_VALUE_ENTRIES,
     _remove(tmp)
     summary = SampleSummary(path=path, seed=seed, requested_value_entries=value_entries)
     db = open_ledger(tmp, create=True)
+    # Sorting for the index builds of a big ledger must spill to disk, not to memory.
+    # A bulk load with the indexes dropped needs no big page cache: keep memory flat.
+    db.execute("PRAGMA temp_store = FILE")
+    db.execute("PRAGMA cache_size = -8192")
     try:
         gen = _Generator(db, value_entries, seed, on_progress)
         bulk_tables = ("value_entry", "item_ledger_entry", "item_application_entry")
@@ -1356,6 +1378,7 @@ def generate_sample(path: Path, *, value_entries: int = DEFAULT_VALUE_ENTRIES,
             for _, sql in indexes:
                 db.execute(sql)
             _write_manual_gl(db, gen)
+        db.execute("PRAGMA cache_size = -65536")  # the posting engine's usual setting
         summary.faults = fault_entries(db)
         if post:
             for mode, date_from, date_to, doc in POSTING_PLAN:
