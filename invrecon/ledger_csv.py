@@ -35,6 +35,7 @@ CSV_FILES: dict[str, str] = {m.file_name: m.table for m in ROW_MODELS}
 MAX_LINE_BYTES = 1 << 20  # one physical line; longer is refused, never read whole
 MAX_FIELD_CHARS = 1 << 20
 BATCH_ROWS = 5000
+BULK_LOAD_BYTES = 4 << 20  # entry files this big, into an empty table, load before indexing
 _FAILED_KEYS_CAP = 200_000
 _BOM = b"\xef\xbb\xbf"
 
@@ -170,6 +171,7 @@ class _Importer:
         with fh:
             lines = _Lines(fh)
             reader = csv.reader(lines, strict=True)
+            indexes = self._drop_indexes_for_bulk_load(model, path)
             try:
                 self._load_rows(model, reader, lines)
             except _StopFile as exc:
@@ -186,8 +188,24 @@ class _Importer:
                     msg = f"not valid CSV ({msg})"
                 self.problem(file, line, None, msg)
                 self.unreliable.add(model.table)
+            for sql in indexes:  # same transaction: a rollback restores them anyway
+                self.conn.execute(sql)
         if model.table in ("item", "gl_account"):
             self._known.pop(model.table, None)
+
+    def _drop_indexes_for_bulk_load(self, model: type[CsvRow], path: Path) -> list[str]:
+        """A big file into an empty entry table: drop its secondary indexes for the load and
+        build them once afterwards (about twice as fast). Returns the CREATE INDEX statements."""
+        if model.mode != "insert" or path.stat().st_size < BULK_LOAD_BYTES:
+            return []
+        if self.conn.execute(f"SELECT 1 FROM {model.table} LIMIT 1").fetchone():
+            return []
+        rows = self.conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL", [model.table]).fetchall()
+        for name, _ in rows:
+            self.conn.execute(f'DROP INDEX "{name}"')
+        return [sql for _, sql in rows]
 
     def _map_header(self, model: type[CsvRow], header: list[str]) -> list[tuple[int, str]] | None:
         file = model.file_name

@@ -75,8 +75,10 @@ def neutralise_text(value: str) -> str:
 
 
 def _text(value: Any) -> str:
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise ValueError(f"expected text, got {type(value).__name__}")
+    if not value:
+        return value
     if len(value) > MAX_TEXT_CHARS:
         raise ValueError(f"text is longer than {MAX_TEXT_CHARS} characters")
     if "\x00" in value:
@@ -143,14 +145,16 @@ def _check_str(value: Any) -> str:
 
 
 def _cents(value: Any) -> int:
-    value = _check_str(value)
+    if type(value) is not str:
+        value = _check_str(value)
     if value == "":
         return 0
     return _cents_text(value)
 
 
 def _required_cents(value: Any) -> int:
-    value = _check_str(value)
+    if type(value) is not str:
+        value = _check_str(value)
     if value == "":
         raise ValueError("must not be blank (an amount such as 0.00 or -12.50)")
     return _cents_text(value)
@@ -158,7 +162,8 @@ def _required_cents(value: Any) -> int:
 
 def _units_parser(what: str) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
-        value = _check_str(value)
+        if type(value) is not str:
+            value = _check_str(value)
         if value == "":
             return 0
         return _units_text(value, what)
@@ -167,6 +172,10 @@ def _units_parser(what: str) -> Callable[[Any], int]:
 
 
 def _int_text(value: str, *, minimum: int, what: str) -> int:
+    if len(value) < 19 and value.isascii() and value.isdigit():  # fast path: plain digits
+        n = int(value)
+        if n >= minimum:
+            return n
     s = value.strip()
     if not _INT.match(s):
         if s.startswith("-") and _INT.match(s[1:]):
@@ -182,7 +191,8 @@ def _int_text(value: str, *, minimum: int, what: str) -> int:
 
 def _int_parser(*, minimum: int = 0, required: bool = False, what: str = "number") -> Callable[[Any], int]:
     def parse(value: Any) -> int:
-        value = _check_str(value)
+        if type(value) is not str:
+            value = _check_str(value)
         if value == "":
             if required:
                 raise ValueError(f"must not be blank (a {what})")
@@ -202,7 +212,8 @@ def _bool_parser(default: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, bool):
             return int(value)
-        value = _check_str(value)
+        if type(value) is not str:
+            value = _check_str(value)
         if value == "":
             return default
         v = value.strip().lower()
@@ -232,14 +243,16 @@ def _date_text(value: str) -> str:
 
 
 def _date(value: Any) -> str:
-    value = _check_str(value)
+    if type(value) is not str:
+        value = _check_str(value)
     if value == "":
         raise ValueError("must not be blank (a date YYYY-MM-DD)")
     return _date_text(value.strip())
 
 
 def _date_or_blank(value: Any) -> str:
-    value = _check_str(value)
+    if type(value) is not str:
+        value = _check_str(value)
     if value.strip() == "":
         return ""
     return _date_text(value.strip())
@@ -247,7 +260,9 @@ def _date_or_blank(value: Any) -> str:
 
 def _gl_date(value: Any) -> str:
     """A G/L posting date; 'C2025-12-31' is the closing date (kept with the C here)."""
-    value = _check_str(value).strip()
+    if type(value) is not str:
+        value = _check_str(value)
+    value = value.strip()
     if value == "":
         raise ValueError("must not be blank (a date YYYY-MM-DD, or C + date for a closing date)")
     if value[:1] == "C":
@@ -268,7 +283,8 @@ def _enum_parser(enum: type[StrEnum], default: str | None) -> Callable[[Any], st
     blank_ok = "" in exact
 
     def parse(value: Any) -> str:
-        value = _check_str(value)
+        if type(value) is not str:
+            value = _check_str(value)
         if value in exact:
             return value
         v = value.strip()
