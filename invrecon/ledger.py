@@ -74,6 +74,11 @@ def _check_is_ledger(db: Database, path: Path) -> None:
         tables = set(db.table_names())
     except sqlite3.DatabaseError as exc:
         raise LedgerFileError(f"{path}: unreadable SQLite file ({exc})") from None
+    if "invrecon_meta" not in tables and _interrupted_creation(db):
+        raise LedgerFileError(
+            f"{path}: an unfinished invrecon ledger (its creation was interrupted); any writing "
+            "command completes it, or remove the file"
+        )
     if "invrecon_meta" not in tables or "_sqlite_migrations" not in tables:
         raise LedgerFileError(
             f"{path}: an SQLite database of another application, not an invrecon ledger"
@@ -126,7 +131,7 @@ def open_ledger(
         raise LedgerFileError(f"{p}: cannot open ({exc})") from None
     try:
         fresh = create and (not exists or p.stat().st_size == 0)
-        if fresh:
+        if fresh or (not readonly and _interrupted_creation(db)):
             _initialise(db, p)
         else:
             _check_is_ledger(db, p)
@@ -152,6 +157,17 @@ def _undo_create(p: Path, *, remove: bool) -> None:
             p.unlink()
         else:
             os.truncate(p, 0)
+
+
+def _interrupted_creation(db: Database) -> bool:
+    """invrecon stamped the file (application_id) but was stopped (killed) before its first
+    migration committed: no table but sqlite-utils' migration record."""
+    try:
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        tables = set(db.table_names())
+    except sqlite3.DatabaseError:
+        return False
+    return app_id == schema.APPLICATION_ID and tables <= {"_sqlite_migrations"}
 
 
 def _initialise(db: Database, path: Path) -> None:

@@ -93,3 +93,39 @@ def test_killed_job_leaves_before_or_after_and_a_rerun_completes_it(tmp_path, na
     assert sum(outcomes.values()) == n
     if n >= 5:
         assert outcomes["killed-before"] >= 1  # some kills landed before the commit
+
+
+CREATION_KILLED = """
+import os, sys
+from invrecon import schema
+def killed(db, script):
+    db.execute("CREATE TABLE half_done (x)")  # part of the first migration's work
+    os._exit(9)  # the process dies inside the first migration's transaction
+schema._run_script = killed
+from invrecon.ledger import open_ledger
+open_ledger(sys.argv[1], create=True)
+"""
+
+
+def test_creation_killed_inside_the_first_migration_is_recognised_and_completed(tmp_path):
+    """A kill while 'init' / 'import' / 'sample' creates a new ledger (after SQLite stamped the
+    file, before the schema committed) must not leave a file every command calls 'another
+    application's database'. The moment is too short to hit with random kills, so the process
+    dies there on purpose."""
+    from kill_harness import invrecon_argv, python_argv
+
+    p = tmp_path / "new.db"
+    died = run_to_end(python_argv(CREATION_KILLED, str(p)))
+    assert died.returncode == 9
+    assert p.exists()
+    check = run_to_end(invrecon_argv(p, "check"))
+    assert check.returncode == 1
+    assert check.stderr.strip() == (f"invrecon: error: {p}: an unfinished invrecon ledger (its "
+                                    "creation was interrupted); any writing command completes "
+                                    "it, or remove the file")
+    post = run_to_end(invrecon_argv(p, "post"))  # a writing command finishes the creation
+    assert post.returncode == 0, post.stderr
+    integrity_ok(p)
+    db = open_ledger(p, readonly=True)
+    assert db.execute("SELECT count(*) FROM inventory_setup").fetchone()[0] == 1
+    db.close()
