@@ -56,6 +56,9 @@ The checks (``code`` of the finding in brackets):
 14. **Pre-aggregates** [``preaggregate_mismatch``]: the derived per-day totals equal the entries
     (``_check_preaggregates``; no finding while the ledger has no pre-aggregate tables).
 
+A check that cannot read the file (e.g. "database disk image is malformed") is reported as
+[``sqlite_error``] naming the check, never as a traceback.
+
 Checks 11 and 12 read the *current* posting setup: if a setup row's inventory accounts were
 changed after posting, they report the difference (so would the reconciliation). A setup that
 maps the account side and the balancing side of a rule to the same G/L account makes the pair
