@@ -193,6 +193,19 @@ class _Importer:
         if model.table in ("item", "gl_account"):
             self._known.pop(model.table, None)
 
+    def _report(self, model: type[CsvRow], row: list[str], mapping: list[tuple[int, str]],
+                line: int, exc: ValidationError) -> None:
+        file = model.file_name
+        for err in exc.errors(include_url=False):
+            loc = err["loc"][0] if err["loc"] else None
+            ctx_err = (err.get("ctx") or {}).get("error")
+            msg = str(ctx_err) if ctx_err is not None else err["msg"]
+            label = self.labels.get(str(loc), str(loc)) if loc is not None else None
+            self.problem(file, line, _label(label) if label else None, msg)
+        key = _key_of(model, row, mapping)
+        if key is not None:
+            self._fail_key(model.table, key)
+
     def _drop_indexes_for_bulk_load(self, model: type[CsvRow], path: Path) -> list[str]:
         """A big file into an empty entry table: drop its secondary indexes for the load and
         build them once afterwards (about twice as fast). Returns the CREATE INDEX statements."""
@@ -269,7 +282,8 @@ class _Importer:
         width = len(header)
         table = model.table
         validate = model.model_validate
-        labels = self.labels
+        parse = model.row_parser(mapping)
+        key0 = model.db_columns().index(model.key[0]) if model.key else 0
         writer = _Writer(self, model)
         fk = _ForeignKeys(self, model)
         skip_blank_rows = model.mode != "replace"  # a setup row may be all defaults
@@ -286,30 +300,21 @@ class _Importer:
                              f"{len(row)} fields, but the header has {width}")
                 continue
             try:
-                rec = validate({column: row[i] for i, column in mapping})
-            except ValidationError as exc:
-                for err in exc.errors(include_url=False):
-                    loc = err["loc"][0] if err["loc"] else None
-                    ctx_err = (err.get("ctx") or {}).get("error")
-                    msg = str(ctx_err) if ctx_err is not None else err["msg"]
-                    label = labels.get(loc, str(loc)) if loc is not None else None
-                    self.problem(file, line, _label(label) if label else None, msg)
-                key = _key_of(model, row, mapping)
-                if key is not None:
-                    self._fail_key(table, key)
+                values = parse(row)
+            except Exception:  # a bad cell: let the model list every problem of the row
+                values = None
+            if values is None:
+                try:
+                    values = validate({column: row[i] for i, column in mapping}).db_values()
+                except ValidationError as exc:
+                    self._report(model, row, mapping, line, exc)
+                    continue
+            if not fk.check(values, line):
+                self._fail_key(table, values[key0])
                 continue
-            if not fk.check(rec, line):
-                self._fail_key(table, _model_key(model, rec))
-                continue
-            writer.add(line, rec)
+            writer.add(line, values)
         writer.finish()
         self.summary.rows[file] = writer.count
-
-
-def _model_key(model: type[CsvRow], rec: CsvRow) -> Any:
-    if not model.key:
-        return None
-    return getattr(rec, model.key[0])
 
 
 def _key_of(model: type[CsvRow], row: list[str], mapping: list[tuple[int, str]]) -> Any:
@@ -337,18 +342,21 @@ class _ForeignKeys:
         self.model = model
         self.file = model.file_name
         self.table = model.table
+        columns = model.db_columns()
+        self.item_idx = columns.index("item_no") if "item_no" in columns else -1
+        self.account_idx = columns.index("gl_account_no") if "gl_account_no" in columns else -1
 
-    def check(self, rec: CsvRow, line: int) -> bool:
+    def check(self, values: tuple[Any, ...], line: int) -> bool:
         imp = self.imp
         if self.table in ("value_entry", "item_ledger_entry", "avg_cost_adjmt_entry_point"):
-            item = rec.item_no  # type: ignore[attr-defined]
+            item = values[self.item_idx]
             if item is not None and item not in imp._known_codes("item"):
                 if not imp._is_failed("item", item):
                     imp.problem(self.file, line, imp.labels.get("item_no", "Item No."),
                                 f"item {item!r} does not exist (not in the ledger, not in items.csv)")
                 return False
         elif self.table == "gl_entry":
-            acc = rec.gl_account_no  # type: ignore[attr-defined]
+            acc = values[self.account_idx]
             if acc is not None and acc not in imp._known_codes("gl_account"):
                 if not imp._is_failed("gl_account", acc):
                     imp.problem(self.file, line, imp.labels.get("gl_account_no", "G/L Account No."),
@@ -377,7 +385,8 @@ class _Writer:
         self.conn = imp.conn
         self.file = model.file_name
         self.columns = model.db_columns()
-        self.batch: list[tuple[int, CsvRow]] = []
+        self.batch: list[tuple[int, tuple[Any, ...]]] = []
+        self.key_idx = [self.columns.index(k) for k in model.key]
         self.count = 0
         self.rows_seen = 0
         cols = ", ".join(self.columns)
@@ -389,7 +398,6 @@ class _Writer:
             self.pre_max = self.conn.execute(
                 f"SELECT coalesce(max({k0}), 0) FROM {table}").fetchone()[0]
             self.low_keys: set[tuple[Any, ...]] = set()  # imported keys <= pre_max
-            self.key_idx = [self.columns.index(k) for k in model.key]
         elif model.mode == "upsert":
             keys = ", ".join(model.key)
             rest = [c for c in self.columns if c not in model.key]
@@ -407,11 +415,11 @@ class _Writer:
         first = self.model.key[0]
         return self.imp.labels.get(first, self.model.captions()[first])
 
-    def add(self, line: int, rec: CsvRow) -> None:
+    def add(self, line: int, values: tuple[Any, ...]) -> None:
         model = self.model
         self.rows_seen += 1
         if model.mode == "upsert":
-            key = tuple(getattr(rec, k) for k in model.key)
+            key = tuple(values[i] for i in self.key_idx)
             if key in self.seen:
                 shown = ", ".join(str(k) for k in key)
                 self.imp.problem(self.file, line, self._key_label(),
@@ -425,7 +433,7 @@ class _Writer:
                                  "is already one")
                 return
             self.first_line = line
-        self.batch.append((line, rec))
+        self.batch.append((line, values))
         if len(self.batch) >= BATCH_ROWS:
             self.flush()
 
@@ -443,7 +451,7 @@ class _Writer:
         self.batch = []
         if self.model.table == "gl_item_ledger_relation":
             batch = self._check_relations(batch)
-        values = [rec.db_values() for _, rec in batch]
+        values = [v for _, v in batch]
         conn = self.conn
         conn.execute("SAVEPOINT invrecon_import_batch")
         try:
@@ -464,23 +472,24 @@ class _Writer:
                 if v[self.key_idx[0]] <= self.pre_max:
                     self.low_keys.add(tuple(v[i] for i in self.key_idx))
 
-    def _one_by_one(self, batch: list[tuple[int, CsvRow]], values: list[tuple[Any, ...]]) -> None:
+    def _one_by_one(self, batch: list[tuple[int, tuple[Any, ...]]], values: list[tuple[Any, ...]]) -> None:
         conn = self.conn
-        for (line, rec), v in zip(batch, values, strict=True):
+        for line, v in batch:
             try:
                 conn.execute(self.sql, v)
             except sqlite3.IntegrityError as exc:
-                self._integrity_problem(line, rec, v, exc)
+                self._integrity_problem(line, v, exc)
                 continue
             self.count += 1
             if self.model.mode == "insert" and v[self.key_idx[0]] <= self.pre_max:
                 self.low_keys.add(tuple(v[i] for i in self.key_idx))
 
-    def _integrity_problem(self, line: int, rec: CsvRow, v: tuple[Any, ...],
+    def _integrity_problem(self, line: int, v: tuple[Any, ...],
                            exc: sqlite3.IntegrityError) -> None:
         model = self.model
         msg = str(exc)
-        self.imp._fail_key(model.table, _model_key(model, rec))
+        if self.key_idx:
+            self.imp._fail_key(model.table, v[self.key_idx[0]])
         if model.mode == "insert" and ("UNIQUE" in msg or "PRIMARY KEY" in msg):
             key = tuple(v[i] for i in self.key_idx)
             if model.table == "gl_item_ledger_relation":
@@ -501,17 +510,16 @@ class _Writer:
             text = f"rejected by the ledger ({msg})"
         self.imp.problem(self.file, line, None, text)
 
-    def _check_relations(self, batch: list[tuple[int, CsvRow]]) -> list[tuple[int, CsvRow]]:
+    def _check_relations(self, batch: list[tuple[int, tuple[Any, ...]]]) -> list[tuple[int, tuple[Any, ...]]]:
         imp = self.imp
         gl = _exists(self.conn, "gl_entry", "entry_no",
-                     {rec.gl_entry_no for _, rec in batch})  # type: ignore[attr-defined]
+                     {v[0] for _, v in batch})
         ve = _exists(self.conn, "value_entry", "entry_no",
-                     {rec.value_entry_no for _, rec in batch})  # type: ignore[attr-defined]
+                     {v[1] for _, v in batch})
         kept = []
-        for line, rec in batch:
+        for line, values in batch:
             ok = True
-            g = rec.gl_entry_no  # type: ignore[attr-defined]
-            v = rec.value_entry_no  # type: ignore[attr-defined]
+            g, v = values[0], values[1]
             if g not in gl:
                 ok = False
                 if not imp._is_failed("gl_entry", g):
@@ -526,7 +534,7 @@ class _Writer:
                                 f"value entry {v} does not exist (not in the ledger, not in "
                                 "value_entries.csv)")
             if ok:
-                kept.append((line, rec))
+                kept.append((line, values))
         return kept
 
 

@@ -357,11 +357,47 @@ class CsvRow(BaseModel):
 
     def db_values(self) -> tuple[Any, ...]:
         """Values in the order of ``db_columns()``."""
-        return tuple(self.__dict__.values())
+        return self.db_values_from_fields(list(self.__dict__.values()))
+
+    @classmethod
+    def db_values_from_fields(cls, values: list[Any]) -> tuple[Any, ...]:
+        """Field values (in field order) -> values in the order of ``db_columns()``."""
+        return tuple(values)
 
     @classmethod
     def db_columns(cls) -> tuple[str, ...]:
         return tuple(cls.model_fields)
+
+    @classmethod
+    def row_parser(cls, mapping: list[tuple[int, str]]) -> Callable[[list[str]], tuple[Any, ...]]:
+        """A fast equivalent of ``model_validate({column: row[i]}).db_values()`` for the rows of
+        one CSV file whose header maps cell ``i`` to ``column``.
+
+        It applies exactly this model's field validators (the BeforeValidator of each field,
+        which returns the final value) and the defaults of the columns the file lacks, without
+        building a model instance: about twice as fast on big files. It raises on the first bad
+        cell; the caller then runs ``model_validate`` to list every problem of the row.
+        (``tests/test_ledger_csv_fuzz.py`` checks the equivalence.)
+        """
+        by_column = {column: i for i, column in mapping}
+        anchor = mapping[0][0] if mapping else 0  # a cell the defaults' steps may read
+        steps: list[tuple[int, Callable[[Any], Any]]] = []
+        for name, f in cls.model_fields.items():
+            if name in by_column:
+                steps.append((by_column[name], _field_validator(f)))
+            elif f.is_required():
+                raise ValueError(f"column {name!r} is required")
+            else:
+                steps.append((anchor, functools.partial(_constant, f.default)))
+        finish = cls.db_values_from_fields
+        if not mapping:
+            defaults = [func("") for _, func in steps]
+            return lambda row: finish(list(defaults))
+
+        def parse(row: list[str]) -> tuple[Any, ...]:
+            return finish([func(row[i]) for i, func in steps])
+
+        return parse
 
     @classmethod
     def captions(cls) -> dict[str, str]:
@@ -376,6 +412,17 @@ class CsvRow(BaseModel):
     @classmethod
     def export_row(cls, formatters: list[Callable[[Any], str]], values: tuple[Any, ...]) -> list[str]:
         return [f(v) for f, v in zip(formatters, values, strict=True)]
+
+
+def _field_validator(f: Any) -> Callable[[Any], Any]:
+    for m in f.metadata:
+        if isinstance(m, BeforeValidator):
+            return m.func  # type: ignore[return-value]
+    raise LookupError("a CSV field needs a BeforeValidator")
+
+
+def _constant(value: Any, _cell: Any) -> Any:
+    return value
 
 
 def _fmt_text(v: Any) -> str:
@@ -805,9 +852,9 @@ class GLEntryRow(CsvRow):
     def db_columns(cls) -> tuple[str, ...]:
         return (*cls.model_fields, "closing")
 
-    def db_values(self) -> tuple[Any, ...]:
-        values = list(self.__dict__.values())
-        d = self.posting_date
+    @classmethod
+    def db_values_from_fields(cls, values: list[Any]) -> tuple[Any, ...]:
+        d = values[2]  # posting_date
         closing = 0
         if d[:1] == "C":
             values[2] = d[1:]

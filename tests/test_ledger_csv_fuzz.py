@@ -190,3 +190,37 @@ def test_damaged_exports(template, rich_export, data):
 
 def test_undamaged_rich_export_imports_into_the_template(template, rich_export):
     assert check_import(template, rich_export) == "imported"
+
+
+@st.composite
+def model_and_row(draw):
+    from invrecon.models import ROW_MODELS
+
+    model = draw(st.sampled_from(ROW_MODELS))
+    names = list(model.model_fields)
+    required = [n for n in names if model.model_fields[n].is_required()]
+    optional = [n for n in names if n not in required]
+    columns = draw(st.permutations(required + draw(st.lists(st.sampled_from(optional),
+                                                                  unique=True))))
+    row = [draw(st.one_of(st.sampled_from(NASTY), st.text(max_size=8),
+                          st.sampled_from([v for vs in VALID.values() if vs for v in vs])))
+           for _ in columns]
+    return model, list(enumerate(columns)), row
+
+
+@settings(max_examples=400, deadline=None)
+@given(case=model_and_row())
+def test_row_parser_is_exactly_the_model(case):
+    """The importer's fast path gives the model's values, and fails exactly when it fails."""
+    from pydantic import ValidationError
+
+    model, mapping, row = case
+    try:
+        expected = model.model_validate({c: row[i] for i, c in mapping}).db_values()
+    except ValidationError:
+        expected = None
+    try:
+        got = model.row_parser(mapping)(row)
+    except Exception:
+        got = None
+    assert got == expected
