@@ -224,6 +224,10 @@ async def test_per_posting_group_needs_a_document_no(tmp_path: Path) -> None:
         assert app.screen is dialog
         assert "document no. is required" in str(dialog.query_one("#confirm-error").render())
         assert app.focused.id == "document-no"
+        await pilot.press(*"X" * 21, "enter")  # refused by the engine's request rules
+        assert app.screen is dialog
+        assert "longer than 20 characters" in str(dialog.query_one("#confirm-error").render())
+        dialog.query_one("#document-no").value = ""
         await pilot.press(*"INVT-2025-03", "enter")
         await settle(pilot, app)
         assert isinstance(app.screen, MatrixScreen)

@@ -171,9 +171,18 @@ class ConfirmPostingScreen(ModalScreen[Any]):
             self.app.bell()
             return
         posting = engine("posting")
+        try:
+            request = posting.PostingRequest(mode=self.mode, document_no=doc, preview=False,
+                                             filters=self.filters)
+        except ValueError as exc:
+            errors = getattr(exc, "errors", None)
+            message = errors()[0]["msg"] if callable(errors) else str(exc)
+            error.update(Text(message.removeprefix("Value error, ")))
+            error.add_class("-error")
+            self.app.bell()
+            return
         self._cancel_preview.set()
-        self.dismiss(posting.PostingRequest(mode=self.mode, document_no=doc, preview=False,
-                                            filters=self.filters))
+        self.dismiss(request)
 
     def action_cancel(self) -> None:
         self._cancel_preview.set()

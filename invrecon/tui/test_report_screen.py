@@ -5,6 +5,7 @@ and the reason. Computed in a thread worker with its own read-only connection; w
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from rich.text import Text
@@ -17,6 +18,8 @@ from invrecon.filters import LedgerFilter
 from invrecon.money import format_cents, format_cents_grouped
 from invrecon.tui.base import TABLE_KEYS, InvreconScreen
 from invrecon.tui.engines import EngineMissing, connect, engine
+
+SHOW_ROWS = 2_000  # the built-in DataTable stays responsive up to a few thousand rows
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -88,13 +91,13 @@ class TestReportScreen(InvreconScreen):
         problems = self.report.problems
         return list(problems() if callable(problems) else problems)
 
-    def problem_rows(self) -> list[list[Any]]:
+    def problem_rows(self, limit: int | None = None) -> list[list[Any]]:
         return [[_get(p, "value_entry_no"), _get(p, "kind"), _get(p, "reason_code"),
-                 _get(p, "reason")] for p in self.problems]
+                 _get(p, "reason")] for p in itertools.islice(self.problems, limit)]
 
-    def line_rows(self) -> list[list[Any]]:
+    def line_rows(self, limit: int | None = None) -> list[list[Any]]:
         rows = []
-        for ln in self.report.lines:
+        for ln in itertools.islice(self.report.lines, limit):
             nos = _get(ln, "value_entry_nos") or []
             kind = _get(ln, "account_type")
             rows.append([_get(ln, "posting_date"), _get(ln, "gl_account_no"),
@@ -113,14 +116,14 @@ class TestReportScreen(InvreconScreen):
         problems.clear(columns=True)
         for h in self.PROBLEM_HEADER:
             problems.add_column(Text(h))
-        for row in self.problem_rows():
+        for row in self.problem_rows(SHOW_ROWS):
             problems.add_row(*(Text("" if v is None else str(v)) for v in row))
         lines = self.query_one("#lines", DataTable)
         lines.clear(columns=True)
         for h in self.LINE_HEADER:
             lines.add_column(Text(h, justify="right" if h in ("Amount", "Value Entries")
                                   else "left"))
-        for row in self.line_rows():
+        for row in self.line_rows(SHOW_ROWS):
             cells = []
             for h, v in zip(self.LINE_HEADER, row, strict=True):
                 if h == "Amount":
@@ -133,9 +136,12 @@ class TestReportScreen(InvreconScreen):
             lines.add_row(*cells)
         skips = sum(1 for p in self.problems if _get(p, "kind") == "skip")
         overrides = len(self.problems) - skips
+        shown = ""
+        if len(report.lines) > SHOW_ROWS or len(self.problems) > SHOW_ROWS:
+            shown = f" Showing the first {SHOW_ROWS:,} of each; e exports them all."
         self.query_one("#drill-status", Static).update(Text(
             f"{len(report.lines):,} G/L lines; {skips:,} entries would be skipped, "
-            f"{overrides:,} dimension overrides. Nothing was written."))
+            f"{overrides:,} dimension overrides. Nothing was written.{shown}"))
 
     def action_back(self) -> None:
         self.app.pop_screen()
