@@ -59,6 +59,24 @@ class KillResult:
     elapsed: float
     stdout: str
     stderr: str
+    in_write: bool = False  # the process held the ledger's write lock when it was killed
+
+
+def holds_write_lock(db: Path | str) -> bool:
+    """True if another process holds the ledger's write lock right now (a write transaction is
+    open). Probes with BEGIN IMMEDIATE and no busy wait; releases at once."""
+    import sqlite3
+
+    conn = sqlite3.connect(str(db), timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return True
+    else:
+        conn.execute("ROLLBACK")
+        return False
+    finally:
+        conn.close()
 
 
 def run_to_end(argv: list[str], timeout: float = 600) -> KillResult:
@@ -69,19 +87,28 @@ def run_to_end(argv: list[str], timeout: float = 600) -> KillResult:
                       proc.stderr)
 
 
-def run_and_kill(argv: list[str], delay: float, timeout: float = 600) -> KillResult:
-    """Start ``argv``, SIGKILL it after ``delay`` seconds; return what happened."""
+def run_and_kill(argv: list[str], delay: float, timeout: float = 600,
+                 probe_db: Path | str | None = None) -> KillResult:
+    """Start ``argv``, SIGKILL it after ``delay`` seconds; return what happened. With
+    ``probe_db``, note whether the process held that ledger's write lock just before the kill."""
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=subprocess_env())
-    killed = False
+    killed = in_write = False
     try:
         proc.wait(timeout=delay)
     except subprocess.TimeoutExpired:
+        if probe_db is not None and Path(probe_db).exists():
+            in_write = holds_write_lock(probe_db)
         os.kill(proc.pid, signal.SIGKILL)  # only the process we started, by its id
         killed = True
     out, err = proc.communicate(timeout=timeout)
-    return KillResult(killed, proc.returncode, delay, time.monotonic() - t0, out, err)
+    return KillResult(killed, proc.returncode, delay, time.monotonic() - t0, out, err, in_write)
+
+
+def startup_seconds() -> float:
+    """How long the interpreter takes to load invrecon's CLI (kills before that test nothing)."""
+    return run_to_end([sys.executable, "-m", "invrecon", "--version"]).elapsed
 
 
 def random_delays(n: int, low: float, high: float, seed: int) -> list[float]:
