@@ -449,7 +449,10 @@ def _check_preaggregates(db: Database) -> list[Finding]:
 
     Returns no finding while the ledger has no pre-aggregate tables.
     """
-    return []
+    from invrecon import preaggregates
+
+    return [Finding("preaggregate_mismatch", m.message(), m.count, [list(x) for x in m.examples])
+            for m in preaggregates.check(db)]
 
 
 def _named_checks(quick: bool) -> list[tuple[str, Callable[[Database], list[Finding]]]]:

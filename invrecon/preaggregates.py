@@ -1,0 +1,515 @@
+"""Per-day pre-aggregates of the ledger, kept exact by SQLite triggers (issue 7).
+
+Every write path (import, journal, posting, cost adjustment, sample, ad-hoc SQL) goes through
+the triggers in the same transaction as the entries, so a killed or failed write rolls both back.
+
+Tables (all STRICT, WITHOUT ROWID):
+
+* ``agg_value_entry_day``: value entries per posting date and classification / setup key
+  (item ledger entry type, entry type, variance type, assembly capacity, location, inventory /
+  gen. bus. / gen. prod. posting group, WIP source item): sums of the four cost fields, the count
+  and counts of non-zero amounts (drill-down page totals).
+* ``agg_gl_entry_day``: G/L entries per account ('' = blank), posting date and closing flag:
+  net amount and count, and the *unlinked* part (entries with no G/L - item ledger relation).
+* ``agg_piece_day``: linked G/L amounts as *pieces* (``reconciliation.PIECES_CTE``) per G/L date,
+  value-entry date, the value entry's classification / setup key, the G/L account, closing, and
+  how the piece matches the value entry's posted amounts. A G/L entry linked to one value entry
+  gives it its whole amount. A G/L entry linked to several (``agg_gl_multi``) is split by the
+  posted amounts: when they add up to the G/L amount (case 'A' actual, 'E' expected) every piece
+  is the value entry's own posted amount, which the triggers maintain per relation row; in any
+  other case ('X', rare: an inconsistent posting or the middle of a posting transaction) its
+  pieces are left out here and computed by the engine from the entries (``x_piece_sql``).
+
+``rebuild(db)`` recomputes everything from the entries, ``check(db)`` compares, and
+``bulk_load(db)`` drops the triggers for a bulk load and rebuilds at its end (same transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlite_utils import Database
+
+VE_DAY = "agg_value_entry_day"
+GL_DAY = "agg_gl_entry_day"
+PIECE_DAY = "agg_piece_day"
+MULTI = "agg_gl_multi"
+TABLES = (VE_DAY, GL_DAY, PIECE_DAY, MULTI)
+
+_TABLES_SQL = f"""
+CREATE TABLE {VE_DAY} (
+    posting_date TEXT NOT NULL, ile TEXT NOT NULL, et TEXT NOT NULL, vt TEXT NOT NULL,
+    asm INTEGER NOT NULL, loc TEXT NOT NULL, ipg TEXT NOT NULL, gbus TEXT NOT NULL,
+    gprod TEXT NOT NULL, wip_source TEXT NOT NULL,
+    actual INTEGER NOT NULL, expected INTEGER NOT NULL, posted_actual INTEGER NOT NULL,
+    posted_expected INTEGER NOT NULL, n INTEGER NOT NULL,
+    n_actual INTEGER NOT NULL, n_expected INTEGER NOT NULL, n_sum INTEGER NOT NULL,
+    n_diff INTEGER NOT NULL,
+    PRIMARY KEY (posting_date, ile, et, vt, asm, loc, ipg, gbus, gprod, wip_source)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE {GL_DAY} (
+    acct TEXT NOT NULL, posting_date TEXT NOT NULL, closing INTEGER NOT NULL,
+    amount INTEGER NOT NULL, n INTEGER NOT NULL,
+    unlinked_amount INTEGER NOT NULL, unlinked_n INTEGER NOT NULL,
+    PRIMARY KEY (acct, posting_date, closing)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX {GL_DAY}_date ON {GL_DAY} (posting_date);
+CREATE TABLE {PIECE_DAY} (
+    gl_date TEXT NOT NULL, ve_date TEXT NOT NULL, ile TEXT NOT NULL, et TEXT NOT NULL,
+    vt TEXT NOT NULL, asm INTEGER NOT NULL, loc TEXT NOT NULL, ipg TEXT NOT NULL,
+    gbus TEXT NOT NULL, gprod TEXT NOT NULL, wip_source TEXT NOT NULL, acct TEXT NOT NULL,
+    closing INTEGER NOT NULL, ap INTEGER NOT NULL, an INTEGER NOT NULL, ep INTEGER NOT NULL,
+    en INTEGER NOT NULL, amount INTEGER NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (gl_date, ve_date, ile, et, vt, asm, loc, ipg, gbus, gprod, wip_source, acct,
+                 closing, ap, an, ep, en)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX {PIECE_DAY}_ve_date ON {PIECE_DAY} (ve_date);
+CREATE TABLE {MULTI} (
+    g INTEGER PRIMARY KEY, a INTEGER NOT NULL, spa INTEGER NOT NULL, spe INTEGER NOT NULL,
+    c TEXT NOT NULL, pc TEXT NOT NULL
+) STRICT;
+CREATE INDEX {MULTI}_irregular ON {MULTI} (g) WHERE c = 'X';
+"""
+
+# --------------------------------------------------------------------------------------------
+# SQL building blocks (``v`` = a value-entry row or pseudo-row, ``e`` = a G/L entry row)
+
+
+def _asm(v: str) -> str:
+    return f"({v}.item_ledger_entry_type = '' AND {v}.order_type = 'Assembly')"
+
+
+def _wip(v: str) -> str:
+    return (f"CASE WHEN {v}.source_type = 'Item' AND {v}.source_no <> '' AND "
+            f"{v}.source_no <> coalesce({v}.item_no, '') THEN {v}.source_no ELSE '' END")
+
+
+_VE_KEY = ("posting_date", "ile", "et", "vt", "asm", "loc", "ipg", "gbus", "gprod", "wip_source")
+_VE_VALS = ("actual", "expected", "posted_actual", "posted_expected", "n", "n_actual",
+            "n_expected", "n_sum", "n_diff")
+
+
+def _ve_select(v: str, sign: str, aliases: bool = False) -> str:
+    return _alias(_split(f"{v}.posting_date, {v}.item_ledger_entry_type, {v}.entry_type, {v}.variance_type, "
+            f"{_asm(v)}, {v}.location_code, {v}.inventory_posting_group, "
+            f"{v}.gen_bus_posting_group, {v}.gen_prod_posting_group, {_wip(v)}, "
+            f"{sign}{v}.cost_amount_actual, {sign}{v}.cost_amount_expected, "
+            f"{sign}{v}.cost_posted_to_gl, {sign}{v}.expected_cost_posted_to_gl, {sign}1, "
+            f"{sign}({v}.cost_amount_actual <> 0), {sign}({v}.cost_amount_expected <> 0), "
+            f"{sign}({v}.cost_amount_actual + {v}.cost_amount_expected <> 0), "
+            f"{sign}({v}.cost_amount_actual - {v}.cost_amount_expected <> 0)"),
+                  (*_VE_KEY, *_VE_VALS) if aliases else None)
+
+
+def _split(sql: str) -> list[str]:
+    """Split a select list at top-level commas."""
+    out, depth, cur = [], 0, ""
+    for ch in sql:
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur += ch
+    out.append(cur.strip())
+    return out
+
+
+def _alias(exprs: list[str], names: tuple[str, ...] | None) -> str:
+    if names is None:
+        return ", ".join(exprs)
+    assert len(exprs) == len(names)
+    return ", ".join(f"{x} AS {n}" for x, n in zip(exprs, names, strict=True))
+
+
+def _upsert(table: str, keys: tuple[str, ...], vals: tuple[str, ...], select: str) -> str:
+    cols = ", ".join((*keys, *vals))
+    sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in vals)
+    return f"INSERT INTO {table} ({cols}) {select} ON CONFLICT DO UPDATE SET {sets}"
+
+
+def _ve_upsert(v: str, sign: str) -> str:
+    return _upsert(VE_DAY, _VE_KEY, _VE_VALS, f"SELECT {_ve_select(v, sign)} WHERE 1")
+
+
+_GL_KEY = ("acct", "posting_date", "closing")
+_GL_VALS = ("amount", "n", "unlinked_amount", "unlinked_n")
+
+
+def _linked(e: str) -> str:
+    return f"EXISTS (SELECT 1 FROM gl_item_ledger_relation WHERE gl_entry_no = {e}.entry_no)"
+
+
+def _gl_upsert(e: str, sign: str) -> str:
+    sel = (f"SELECT coalesce({e}.gl_account_no, ''), {e}.posting_date, {e}.closing, "
+           f"{sign}{e}.amount, {sign}1, CASE WHEN {_linked(e)} THEN 0 ELSE {sign}{e}.amount END, "
+           f"CASE WHEN {_linked(e)} THEN 0 ELSE {sign}1 END WHERE 1")
+    return _upsert(GL_DAY, _GL_KEY, _GL_VALS, sel)
+
+
+_PIECE_KEY = ("gl_date", "ve_date", "ile", "et", "vt", "asm", "loc", "ipg", "gbus", "gprod",
+              "wip_source", "acct", "closing", "ap", "an", "ep", "en")
+_PIECE_VALS = ("amount", "n")
+
+
+def _share(e: str, v: str, case: str | None) -> str:
+    """The piece of G/L entry e given to value entry v: whole amount (single link) or, for a
+    multi-linked entry in case 'A' / 'E', the value entry's own posted amount with e's sign."""
+    if case is None:
+        return f"{e}.amount"
+    col = "cost_posted_to_gl" if case == "A" else "expected_cost_posted_to_gl"
+    return f"(CASE WHEN {e}.amount < 0 THEN -abs({v}.{col}) ELSE abs({v}.{col}) END)"
+
+
+def _case_share(e: str, v: str, case_col: str) -> str:
+    return (f"(CASE {case_col} WHEN 'A' THEN {_share(e, v, 'A')} "
+            f"WHEN 'E' THEN {_share(e, v, 'E')} END)")
+
+
+def _piece_select(e: str, v: str, share: str, sign: str, aliases: bool = False) -> str:
+    return _alias(_split(f"{e}.posting_date, {v}.posting_date, {v}.item_ledger_entry_type, {v}.entry_type, "
+            f"{v}.variance_type, {_asm(v)}, {v}.location_code, {v}.inventory_posting_group, "
+            f"{v}.gen_bus_posting_group, {v}.gen_prod_posting_group, {_wip(v)}, "
+            f"coalesce({e}.gl_account_no, ''), {e}.closing, "
+            f"{share} = {v}.cost_posted_to_gl, {share} = -{v}.cost_posted_to_gl, "
+            f"{share} = {v}.expected_cost_posted_to_gl, {share} = -{v}.expected_cost_posted_to_gl, "
+            f"{sign}{share}, {sign}1"),
+                  (*_PIECE_KEY, *_PIECE_VALS) if aliases else None)
+
+
+def _piece_upsert(e: str, v: str, share: str, sign: str, from_where: str) -> str:
+    return _upsert(PIECE_DAY, _PIECE_KEY, _PIECE_VALS,
+                   f"SELECT {_piece_select(e, v, share, sign)} {from_where}")
+
+
+def _case_expr(a: str, spa: str, spe: str) -> str:
+    return (f"(CASE WHEN {spa} = abs({a}) AND {spa} > 0 THEN 'A' "
+            f"WHEN {spe} = abs({a}) AND {spe} > 0 THEN 'E' ELSE 'X' END)")
+
+
+def _count(g: str, limit: int) -> str:
+    return (f"(SELECT count(*) FROM (SELECT 1 FROM gl_item_ledger_relation "
+            f"WHERE gl_entry_no = {g} LIMIT {limit}))")
+
+
+def _siblings(case_col: str, sign: str, g: str, exclude_v: str | None, extra: str = "") -> str:
+    """Add (sign '') or subtract (sign '-') the pieces of multi-linked G/L entry g's relation
+    rows (except value entry exclude_v) under the case in column case_col of agg_gl_multi."""
+    excl = f" AND r.value_entry_no <> {exclude_v}" if exclude_v else ""
+    return _piece_upsert(
+        "e", "ve", _case_share("e", "ve", f"m.{case_col}"), sign,
+        f"FROM {MULTI} m JOIN gl_item_ledger_relation r ON r.gl_entry_no = m.g "
+        f"JOIN gl_entry e ON e.entry_no = m.g JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
+        f"WHERE m.g = {g} AND m.{case_col} IN ('A', 'E'){excl}{extra}")
+
+
+# --------------------------------------------------------------------------------------------
+# Triggers
+
+_VE_COLS = ("posting_date, item_ledger_entry_type, entry_type, variance_type, order_type, "
+            "location_code, inventory_posting_group, gen_bus_posting_group, "
+            "gen_prod_posting_group, source_type, source_no, item_no, cost_amount_actual, "
+            "cost_amount_expected, cost_posted_to_gl, expected_cost_posted_to_gl")
+_VE_CHANGED = " OR ".join(f"OLD.{c.strip()} IS NOT NEW.{c.strip()}" for c in _VE_COLS.split(","))
+_GL_CHANGED = " OR ".join(f"OLD.{c} IS NOT NEW.{c}"
+                          for c in ("gl_account_no", "posting_date", "closing", "amount"))
+
+
+def _trigger(name: str, when: str, table: str, body: list[str], cond: str = "") -> str:
+    w = f" WHEN {cond}" if cond else ""
+    return (f"CREATE TRIGGER {name} {when} ON {table} FOR EACH ROW{w} BEGIN\n"
+            + "".join(f"    {s};\n" for s in body) + "END")
+
+
+def _relation_insert_body() -> list[str]:
+    g, v = "NEW.gl_entry_no", "NEW.value_entry_no"
+    c3 = _count(g, 3)
+    pair = (f"FROM gl_item_ledger_relation r JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
+            f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no WHERE r.gl_entry_no = {g}")
+    return [
+        # first link: the G/L entry's amount moves from unlinked to linked
+        f"UPDATE {GL_DAY} SET unlinked_amount = unlinked_amount - e.amount, "
+        f"unlinked_n = unlinked_n - 1 FROM gl_entry e WHERE e.entry_no = {g} AND "
+        f"{GL_DAY}.acct = coalesce(e.gl_account_no, '') AND {GL_DAY}.posting_date = e.posting_date "
+        f"AND {GL_DAY}.closing = e.closing AND {c3} = 1",
+        # single link: the whole amount
+        _piece_upsert("e", "ve", "e.amount", "", f"{pair} AND r.value_entry_no = {v} AND {c3} = 1"),
+        # second link: the first one's single piece goes, the pair becomes a multi entry
+        _piece_upsert("e", "ve", "e.amount", "-",
+                      f"{pair} AND r.value_entry_no <> {v} AND {c3} = 2"),
+        f"INSERT INTO {MULTI} (g, a, spa, spe, c, pc) SELECT g, a, spa, spe, "
+        f"{_case_expr('a', 'spa', 'spe')}, 'X' FROM (SELECT r.gl_entry_no AS g, e.amount AS a, "
+        f"sum(abs(ve.cost_posted_to_gl)) AS spa, sum(abs(ve.expected_cost_posted_to_gl)) AS spe "
+        f"{pair} AND {c3} = 2 GROUP BY r.gl_entry_no, e.amount)",
+        _siblings("c", "", g, None, f" AND {c3} = 2"),
+        # further links: update the sums; the new piece; all pieces if the case changed
+        f"UPDATE {MULTI} SET pc = c, spa = spa + abs(ve.cost_posted_to_gl), "
+        f"spe = spe + abs(ve.expected_cost_posted_to_gl), "
+        f"c = {_case_expr('a', 'spa + abs(ve.cost_posted_to_gl)', 'spe + abs(ve.expected_cost_posted_to_gl)')} "
+        f"FROM value_entry ve WHERE ve.entry_no = {v} AND {MULTI}.g = {g} AND {c3} > 2",
+        _siblings("pc", "-", g, v, f" AND m.pc <> m.c AND {c3} > 2"),
+        _siblings("c", "", g, v, f" AND m.pc <> m.c AND {c3} > 2"),
+        _siblings("c", "", g, None, f" AND r.value_entry_no = {v} AND {c3} > 2"),
+    ]
+
+
+def _relation_delete_body() -> list[str]:
+    g, v = "OLD.gl_entry_no", "OLD.value_entry_no"
+    c2 = _count(g, 2)
+    in_multi = f"EXISTS (SELECT 1 FROM {MULTI} WHERE g = {g})"
+    return [
+        f"UPDATE {GL_DAY} SET unlinked_amount = unlinked_amount + e.amount, "
+        f"unlinked_n = unlinked_n + 1 FROM gl_entry e WHERE e.entry_no = {g} AND "
+        f"{GL_DAY}.acct = coalesce(e.gl_account_no, '') AND {GL_DAY}.posting_date = e.posting_date "
+        f"AND {GL_DAY}.closing = e.closing AND {c2} = 0",
+        # a single link goes
+        _piece_upsert("e", "ve", "e.amount", "-",
+                      f"FROM gl_entry e JOIN value_entry ve ON ve.entry_no = {v} "
+                      f"WHERE e.entry_no = {g} AND NOT {in_multi}"),
+        # a link of a multi entry goes: its piece under the old case
+        f"UPDATE {MULTI} SET pc = c, spa = spa - abs(ve.cost_posted_to_gl), "
+        f"spe = spe - abs(ve.expected_cost_posted_to_gl), "
+        f"c = {_case_expr('a', 'spa - abs(ve.cost_posted_to_gl)', 'spe - abs(ve.expected_cost_posted_to_gl)')} "
+        f"FROM value_entry ve WHERE ve.entry_no = {v} AND {MULTI}.g = {g}",
+        _piece_upsert("e", "ve", _case_share("e", "ve", "m.pc"), "-",
+                      f"FROM {MULTI} m JOIN gl_entry e ON e.entry_no = m.g "
+                      f"JOIN value_entry ve ON ve.entry_no = {v} WHERE m.g = {g} "
+                      f"AND m.pc IN ('A', 'E')"),
+        # one link left: it becomes a single link
+        _siblings("pc", "-", g, None, f" AND {c2} = 1"),
+        _piece_upsert("e", "ve", "e.amount", "",
+                      f"FROM {MULTI} m JOIN gl_item_ledger_relation r ON r.gl_entry_no = m.g "
+                      f"JOIN gl_entry e ON e.entry_no = m.g "
+                      f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
+                      f"WHERE m.g = {g} AND {c2} = 1"),
+        f"DELETE FROM {MULTI} WHERE g = {g} AND {c2} = 1",
+        # several left: the others' pieces if the case changed
+        _siblings("pc", "-", g, None, f" AND m.pc <> m.c AND {c2} = 2"),
+        _siblings("c", "", g, None, f" AND m.pc <> m.c AND {c2} = 2"),
+    ]
+
+
+def _value_entry_update_pieces_body() -> list[str]:
+    rel = "r.value_entry_no = NEW.entry_no"
+    single = f"NOT EXISTS (SELECT 1 FROM {MULTI} m WHERE m.g = r.gl_entry_no)"
+    gl_of = "(SELECT gl_entry_no FROM gl_item_ledger_relation WHERE value_entry_no = NEW.entry_no)"
+    multi_of = (f"FROM gl_item_ledger_relation r JOIN {MULTI} m ON m.g = r.gl_entry_no "
+                f"JOIN gl_entry e ON e.entry_no = r.gl_entry_no WHERE {rel}")
+    sib = (f"FROM gl_item_ledger_relation r0 JOIN {MULTI} m ON m.g = r0.gl_entry_no "
+           f"JOIN gl_item_ledger_relation r ON r.gl_entry_no = m.g "
+           f"JOIN gl_entry e ON e.entry_no = m.g JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
+           f"WHERE r0.value_entry_no = NEW.entry_no AND r.value_entry_no <> NEW.entry_no "
+           f"AND m.pc <> m.c")
+    return [
+        _piece_upsert("e", "OLD", "e.amount", "-",
+                      f"FROM gl_item_ledger_relation r JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
+                      f"WHERE {rel} AND {single}"),
+        _piece_upsert("e", "NEW", "e.amount", "",
+                      f"FROM gl_item_ledger_relation r JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
+                      f"WHERE {rel} AND {single}"),
+        f"UPDATE {MULTI} SET pc = c, "
+        f"spa = spa - abs(OLD.cost_posted_to_gl) + abs(NEW.cost_posted_to_gl), "
+        f"spe = spe - abs(OLD.expected_cost_posted_to_gl) + abs(NEW.expected_cost_posted_to_gl), "
+        f"c = {_case_expr('a', 'spa - abs(OLD.cost_posted_to_gl) + abs(NEW.cost_posted_to_gl)', 'spe - abs(OLD.expected_cost_posted_to_gl) + abs(NEW.expected_cost_posted_to_gl)')} "
+        f"WHERE g IN {gl_of}",
+        _piece_upsert("e", "OLD", _case_share("e", "OLD", "m.pc"), "-",
+                      f"{multi_of} AND m.pc IN ('A', 'E')"),
+        _piece_upsert("e", "NEW", _case_share("e", "NEW", "m.c"), "",
+                      f"{multi_of} AND m.c IN ('A', 'E')"),
+        _piece_upsert("e", "ve", _case_share("e", "ve", "m.pc"), "-",
+                      f"{sib} AND m.pc IN ('A', 'E')"),
+        _piece_upsert("e", "ve", _case_share("e", "ve", "m.c"), "",
+                      f"{sib} AND m.c IN ('A', 'E')"),
+    ]
+
+
+def _gl_entry_update_pieces_body() -> list[str]:
+    single = (f"FROM gl_item_ledger_relation r JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
+              f"WHERE r.gl_entry_no = NEW.entry_no AND NOT EXISTS "
+              f"(SELECT 1 FROM {MULTI} WHERE g = NEW.entry_no)")
+    multi = (f"FROM {MULTI} m JOIN gl_item_ledger_relation r ON r.gl_entry_no = m.g "
+             f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no WHERE m.g = NEW.entry_no")
+    return [
+        _piece_upsert("OLD", "ve", "OLD.amount", "-", single),
+        _piece_upsert("NEW", "ve", "NEW.amount", "", single),
+        _piece_upsert("OLD", "ve", _case_share("OLD", "ve", "m.c"), "-",
+                      f"{multi} AND m.c IN ('A', 'E')"),
+        f"UPDATE {MULTI} SET pc = c, a = NEW.amount, c = {_case_expr('NEW.amount', 'spa', 'spe')} "
+        f"WHERE g = NEW.entry_no",
+        _piece_upsert("NEW", "ve", _case_share("NEW", "ve", "m.c"), "",
+                      f"{multi} AND m.c IN ('A', 'E')"),
+    ]
+
+
+def _triggers() -> list[str]:
+    has_rel = "EXISTS (SELECT 1 FROM gl_item_ledger_relation WHERE value_entry_no = NEW.entry_no)"
+    has_rel_gl = "EXISTS (SELECT 1 FROM gl_item_ledger_relation WHERE gl_entry_no = NEW.entry_no)"
+    return [
+        _trigger("agg_ve_insert", "AFTER INSERT", "value_entry", [_ve_upsert("NEW", "")]),
+        _trigger("agg_ve_delete", "AFTER DELETE", "value_entry", [_ve_upsert("OLD", "-")]),
+        _trigger("agg_ve_update", f"AFTER UPDATE OF {_VE_COLS}", "value_entry",
+                 [_ve_upsert("OLD", "-"), _ve_upsert("NEW", "")], _VE_CHANGED),
+        _trigger("agg_ve_update_pieces", f"AFTER UPDATE OF {_VE_COLS}", "value_entry",
+                 _value_entry_update_pieces_body(), f"({_VE_CHANGED}) AND {has_rel}"),
+        _trigger("agg_gl_insert", "AFTER INSERT", "gl_entry", [_gl_upsert("NEW", "")]),
+        _trigger("agg_gl_delete", "AFTER DELETE", "gl_entry", [_gl_upsert("OLD", "-")]),
+        _trigger("agg_gl_update", "AFTER UPDATE OF gl_account_no, posting_date, closing, amount",
+                 "gl_entry", [_gl_upsert("OLD", "-"), _gl_upsert("NEW", "")], _GL_CHANGED),
+        _trigger("agg_gl_update_pieces",
+                 "AFTER UPDATE OF gl_account_no, posting_date, closing, amount", "gl_entry",
+                 _gl_entry_update_pieces_body(), f"({_GL_CHANGED}) AND {has_rel_gl}"),
+        _trigger("agg_relation_insert", "AFTER INSERT", "gl_item_ledger_relation",
+                 _relation_insert_body()),
+        _trigger("agg_relation_delete", "AFTER DELETE", "gl_item_ledger_relation",
+                 _relation_delete_body()),
+        _trigger("agg_relation_update", "BEFORE UPDATE OF gl_entry_no, value_entry_no",
+                 "gl_item_ledger_relation",
+                 ["SELECT RAISE(ABORT, 'change the G/L - item ledger relation by DELETE and "
+                  "INSERT, not UPDATE')"]),
+    ]
+
+
+TRIGGER_NAMES = ("agg_ve_insert", "agg_ve_delete", "agg_ve_update", "agg_ve_update_pieces",
+                 "agg_gl_insert", "agg_gl_delete", "agg_gl_update", "agg_gl_update_pieces",
+                 "agg_relation_insert", "agg_relation_delete", "agg_relation_update")
+
+
+# --------------------------------------------------------------------------------------------
+# From scratch
+
+def _fill_sql() -> list[str]:
+    ve = (f"INSERT INTO {VE_DAY} ({', '.join((*_VE_KEY, *_VE_VALS))}) "
+          f"SELECT {', '.join(_VE_KEY)}, {', '.join(f'sum({c})' for c in _VE_VALS)} FROM "
+          f"(SELECT {_ve_select('v', '', True)} FROM value_entry v) GROUP BY {', '.join(_VE_KEY)}")
+    gl = (f"INSERT INTO {GL_DAY} ({', '.join((*_GL_KEY, *_GL_VALS))}) "
+          f"SELECT coalesce(e.gl_account_no, ''), e.posting_date, e.closing, sum(e.amount), "
+          f"count(*), sum(CASE WHEN l.g IS NULL THEN e.amount ELSE 0 END), "
+          f"sum(l.g IS NULL) FROM gl_entry e LEFT JOIN "
+          f"(SELECT DISTINCT gl_entry_no AS g FROM gl_item_ledger_relation) l ON l.g = e.entry_no "
+          f"GROUP BY 1, 2, 3")
+    multi = (f"INSERT INTO {MULTI} (g, a, spa, spe, c, pc) SELECT g, a, spa, spe, "
+             f"{_case_expr('a', 'spa', 'spe')}, 'X' FROM ("
+             f"SELECT r.gl_entry_no AS g, e.amount AS a, sum(abs(ve.cost_posted_to_gl)) AS spa, "
+             f"sum(abs(ve.expected_cost_posted_to_gl)) AS spe FROM gl_item_ledger_relation r "
+             f"JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
+             f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
+             f"GROUP BY r.gl_entry_no HAVING count(*) > 1)")
+    share = (f"(CASE WHEN m.g IS NULL THEN e.amount ELSE {_case_share('e', 've', 'm.c')} END)")
+    pieces = (f"INSERT INTO {PIECE_DAY} ({', '.join((*_PIECE_KEY, *_PIECE_VALS))}) "
+              f"SELECT {', '.join(_PIECE_KEY)}, sum(amount), sum(n) FROM "
+              f"(SELECT {_piece_select('e', 've', share, '', True)} FROM gl_item_ledger_relation r "
+              f"JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
+              f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
+              f"LEFT JOIN {MULTI} m ON m.g = r.gl_entry_no "
+              f"WHERE m.g IS NULL OR m.c IN ('A', 'E')) GROUP BY {', '.join(_PIECE_KEY)}")
+    return [ve, gl, multi, pieces]
+
+
+def _run(db: Database, statements: list[str]) -> None:
+    for s in statements:
+        db.execute(s)
+
+
+def create(db: Database) -> None:
+    """Create the tables and triggers and fill them from the entries (the 0003 migration)."""
+    _run(db, [s for s in _TABLES_SQL.split(";") if s.strip()])
+    _run(db, _fill_sql())
+    _run(db, _triggers())
+
+
+def available(db: Database) -> bool:
+    """The pre-aggregates exist and their triggers are in place (else engines read entries)."""
+    n = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN "
+                   f"({','.join('?' * len(TRIGGER_NAMES))})", TRIGGER_NAMES).fetchone()[0]
+    return n == len(TRIGGER_NAMES)
+
+
+def drop_triggers(db: Database) -> None:
+    for name in TRIGGER_NAMES:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+def create_triggers(db: Database) -> None:
+    drop_triggers(db)
+    _run(db, _triggers())
+
+
+def rebuild(db: Database) -> None:
+    """Recompute every pre-aggregate from the entries (in the caller's transaction)."""
+    for t in TABLES:
+        db.execute(f"DELETE FROM {t}")
+    _run(db, _fill_sql())
+
+
+@contextmanager
+def bulk_load(db: Database) -> Iterator[None]:
+    """Inside the caller's ONE write transaction: drop the triggers, let the caller write, then
+    rebuild the pre-aggregates and recreate the triggers. An exception propagates (the caller's
+    transaction rolls back, triggers included: DDL is transactional in SQLite)."""
+    if not _tables_exist(db):
+        yield
+        return
+    drop_triggers(db)
+    yield
+    rebuild(db)
+    create_triggers(db)
+
+
+def _tables_exist(db: Database) -> bool:
+    n = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                   f"({','.join('?' * len(TABLES))})", TABLES).fetchone()[0]
+    return n == len(TABLES)
+
+
+@dataclass
+class Mismatch:
+    table: str
+    count: int
+    examples: list[tuple] = field(default_factory=list)
+
+    def message(self) -> str:
+        return (f"pre-aggregate {self.table} disagrees with the entries in {self.count} rows "
+                "(run 'invrecon check'; rebuild with preaggregates.rebuild)")
+
+
+def check(db: Database) -> list[Mismatch]:
+    """Compare every pre-aggregate with a recomputation from the entries (as SQL EXCEPTs);
+    no mismatch when the ledger has no pre-aggregates. Runs in the caller's transaction."""
+    if not _tables_exist(db):
+        return []
+    out: list[Mismatch] = []
+    if not available(db):
+        out.append(Mismatch("triggers", len(TRIGGER_NAMES)))
+    db.execute("SAVEPOINT invrecon_agg_check")
+    try:
+        for t in TABLES:
+            db.execute(f"CREATE TEMP TABLE IF NOT EXISTS expect_{t} AS SELECT * FROM {t} WHERE 0")
+            db.execute(f"DELETE FROM temp.expect_{t}")
+        stmts = [s.replace(f"INSERT INTO {t} ", f"INSERT INTO temp.expect_{t} ", 1)
+                 for s, t in zip(_fill_sql(), (VE_DAY, GL_DAY, MULTI, PIECE_DAY), strict=True)]
+        stmts = [s.replace(f"LEFT JOIN {MULTI} m", f"LEFT JOIN temp.expect_{MULTI} m") for s in stmts]
+        _run(db, stmts)
+        for t in TABLES:
+            cols = [r[1] for r in db.execute(f"PRAGMA table_info({t})")]
+            keep = "WHERE n <> 0" if "n" in cols else ""
+            sel = ", ".join(c for c in cols if c != "pc")
+            diff = (f"SELECT * FROM (SELECT {sel} FROM {t} {keep} EXCEPT SELECT {sel} FROM "
+                    f"temp.expect_{t}) UNION ALL SELECT * FROM (SELECT {sel} FROM temp.expect_{t} "
+                    f"EXCEPT SELECT {sel} FROM {t} {keep})")
+            n = db.execute(f"SELECT count(*) FROM ({diff})").fetchone()[0]
+            if n:
+                ex = [tuple(r) for r in db.execute(f"{diff} LIMIT 5")]
+                out.append(Mismatch(t, n, ex))
+            zero = (f"SELECT count(*) FROM {t} WHERE n = 0 AND ("
+                    + " OR ".join(f"{c} <> 0" for c in cols if c in _VE_VALS + _GL_VALS) + ")"
+                    if "n" in cols else None)
+            if zero and (nz := db.execute(zero).fetchone()[0]):
+                out.append(Mismatch(f"{t} (empty groups with amounts)", nz))
+    finally:
+        for t in TABLES:
+            db.execute(f"DROP TABLE IF EXISTS temp.expect_{t}")
+        db.execute("RELEASE invrecon_agg_check")
+    return out
