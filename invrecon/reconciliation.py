@@ -29,7 +29,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from invrecon.filters import LedgerFilter, SqlFilter
+from invrecon import preaggregates
+from invrecon.filters import LedgerFilter, SqlFilter, compile_filter
 from invrecon.money import format_cents
 
 # --------------------------------------------------------------------------------------------
@@ -412,7 +413,17 @@ class ItemGroup:
 def item_side_groups(db: Database, filters: LedgerFilter, *, by_item: bool = False,
                      extra_where: str = "", extra_params: Iterable[object] = ()) -> list[ItemGroup]:
     """ONE GROUP BY over the value entries within the filters, by classification and setup keys
-    (and item no. when ``by_item``)."""
+    (and item no. when ``by_item``): from the per-day pre-aggregate when it can answer (no item
+    filter, not per item), else from the entries (an item filter uses the item index)."""
+    if not by_item and not extra_where and not filters.item and use_preaggregates(db):
+        return _item_side_groups_agg(db, filters)
+    return _item_side_groups_raw(db, filters, by_item=by_item, extra_where=extra_where,
+                                 extra_params=extra_params)
+
+
+def _item_side_groups_raw(db: Database, filters: LedgerFilter, *, by_item: bool = False,
+                          extra_where: str = "", extra_params: Iterable[object] = ()
+                          ) -> list[ItemGroup]:
     w = value_entry_where(db, filters)
     item_col = "ve.item_no" if by_item else "NULL"
     sql = f"""
@@ -437,8 +448,13 @@ def gl_account_sums(db: Database, filters: LedgerFilter, accounts: Iterable[str]
     accts = sorted(set(accounts))
     if not accts:
         return {}
-    g = filters.gl_entry_date_sql("e")
     ph = ",".join("?" * len(accts))
+    if use_preaggregates(db):
+        g = filters.gl_entry_date_sql("a")
+        sql = (f"SELECT a.acct, sum(a.amount) FROM {preaggregates.GL_DAY} a "
+               f"WHERE a.acct IN ({ph}) AND {g.sql} GROUP BY a.acct HAVING sum(a.n) <> 0")
+        return {r[0]: r[1] for r in db.execute(sql, [*accts, *g.params])}
+    g = filters.gl_entry_date_sql("e")
     sql = (f"SELECT e.gl_account_no, sum(e.amount) FROM gl_entry e "
            f"WHERE e.gl_account_no IN ({ph}) AND {g.sql} GROUP BY e.gl_account_no")
     return {r[0]: r[1] for r in db.execute(sql, [*accts, *g.params])}
@@ -450,8 +466,13 @@ def unlinked_gl_sums(db: Database, filters: LedgerFilter,
     accts = sorted(set(accounts))
     if not accts:
         return {}
-    g = filters.gl_entry_date_sql("e")
     ph = ",".join("?" * len(accts))
+    if use_preaggregates(db):
+        g = filters.gl_entry_date_sql("a")
+        sql = (f"SELECT a.acct, a.closing, sum(a.unlinked_amount) FROM {preaggregates.GL_DAY} a "
+               f"WHERE a.acct IN ({ph}) AND {g.sql} GROUP BY 1, 2 HAVING sum(a.unlinked_n) <> 0")
+        return {(r[0], r[1]): r[2] for r in db.execute(sql, [*accts, *g.params])}
+    g = filters.gl_entry_date_sql("e")
     sql = (f"SELECT e.gl_account_no, e.closing, sum(e.amount) FROM gl_entry e "
            f"WHERE e.gl_account_no IN ({ph}) AND {g.sql} AND NOT EXISTS "
            f"(SELECT 1 FROM gl_item_ledger_relation r WHERE r.gl_entry_no = e.entry_no) "
@@ -568,7 +589,13 @@ class PieceGroup:
 def relation_piece_groups(db: Database, filters: LedgerFilter) -> list[PieceGroup]:
     """Linked G/L amounts grouped by their value entry's classification and setup keys, the G/L
     account, how the amount matches the value entry's posted amounts, and which of the two dates
-    lies within the filter."""
+    lies within the filter (from the pre-aggregates when the ledger has them)."""
+    if use_preaggregates(db):
+        return _relation_piece_groups_agg(db, filters)
+    return _relation_piece_groups_raw(db, filters)
+
+
+def _relation_piece_groups_raw(db: Database, filters: LedgerFilter) -> list[PieceGroup]:
     with_sql, keys, kp = pieces_sql(filters)
     where_sql, wp = pieces_sql_where(db, filters)
     sql = (f"{with_sql} SELECT {keys}, sum(p.share), count(*) {where_sql} "
@@ -578,6 +605,140 @@ def relation_piece_groups(db: Database, filters: LedgerFilter) -> list[PieceGrou
         out.append(PieceGroup(r[0], r[1], r[2], bool(r[3]), SetupKey(r[4], r[5], r[6], r[7], r[8]),
                               r[9], r[10], (bool(r[11]), bool(r[12]), bool(r[13]), bool(r[14])),
                               bool(r[15]), bool(r[16]), r[17], r[18]))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The same from the pre-aggregates (``invrecon.preaggregates``)
+
+USE_PREAGGREGATES = True
+"""Read the pre-aggregates when the ledger has them (tests switch this off to compare)."""
+
+
+def use_preaggregates(db: Database) -> bool:
+    return USE_PREAGGREGATES and preaggregates.available(db)
+
+
+def _non_inventory_items(db: Database) -> list[str]:
+    return [r[0] for r in db.execute("SELECT no FROM item WHERE type <> 'Inventory' ORDER BY no")]
+
+
+def _merge_item_groups(rows: Iterable[tuple], sign: int, acc: dict[tuple, list[int]]) -> None:
+    for r in rows:
+        key, vals = tuple(r[:10]), r[10:]
+        cur = acc.setdefault(key, [0, 0, 0, 0, 0])
+        for i, v in enumerate(vals):
+            cur[i] += sign * v
+
+
+def _item_side_groups_agg(db: Database, filters: LedgerFilter) -> list[ItemGroup]:
+    """item_side_groups from agg_value_entry_day (date and location filters), minus the value
+    entries of non-inventory items read through the item index."""
+    f = LedgerFilter(date_from=filters.date_from, date_to=filters.date_to,
+                     location=filters.location).value_entry_sql("a")
+    sql = (f"SELECT a.ile, a.et, a.vt, a.asm, a.loc, a.ipg, a.gbus, a.gprod, a.wip_source, NULL, "
+           f"sum(a.actual), sum(a.expected), sum(a.posted_actual), sum(a.posted_expected), "
+           f"sum(a.n) FROM {preaggregates.VE_DAY} a WHERE {f.sql.replace('a.location_code', 'a.loc')} "
+           f"GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 HAVING sum(a.n) <> 0")
+    acc: dict[tuple, list[int]] = {}
+    _merge_item_groups(db.execute(sql, f.params), 1, acc)
+    others = _non_inventory_items(db)
+    if others:
+        w = filters.value_entry_sql("ve")
+        ph = ",".join("?" * len(others))
+        raw = (f"SELECT {class_sql('ve')}, ve.location_code, ve.inventory_posting_group, "
+               f"ve.gen_bus_posting_group, ve.gen_prod_posting_group, "
+               f"{WIP_SOURCE_SQL.format(a='ve')}, NULL, sum(ve.cost_amount_actual), "
+               f"sum(ve.cost_amount_expected), sum(ve.cost_posted_to_gl), "
+               f"sum(ve.expected_cost_posted_to_gl), count(*) FROM value_entry ve "
+               f"WHERE ve.item_no IN ({ph}) AND {w.sql} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9")
+        _merge_item_groups(db.execute(raw, [*others, *w.params]), -1, acc)
+    return [ItemGroup(k[0], k[1], k[2], bool(k[3]), SetupKey(k[4], k[5], k[6], k[7], k[8]), None,
+                      *v) for k, v in acc.items() if v[4]]
+
+
+X_PIECES_CTE = (PIECES_CTE
+                .replace("SELECT gl_entry_no AS g FROM gl_item_ledger_relation\n"
+                         "        GROUP BY gl_entry_no HAVING count(*) > 1",
+                         f"SELECT g FROM {preaggregates.MULTI} WHERE c = 'X'")
+                .split("    pieces AS (")[0]
+                + "    pieces AS (SELECT g, v, (CASE WHEN a < 0 THEN -1 ELSE 1 END) * "
+                  "(fl + (rk <= left_over)) AS share FROM m4)\n")
+assert f"FROM {preaggregates.MULTI}" in X_PIECES_CTE
+"""The pieces of the multi-linked G/L entries whose split the pre-aggregate cannot hold
+(case 'X'): the same split as PIECES_CTE, over those few G/L entries only."""
+
+FAST_SHARE_SQL = ("(CASE WHEN m.g IS NULL THEN e.amount WHEN m.c = 'A' THEN (CASE WHEN e.amount "
+                  "< 0 THEN -abs(ve.cost_posted_to_gl) ELSE abs(ve.cost_posted_to_gl) END) "
+                  "WHEN m.c = 'E' THEN (CASE WHEN e.amount < 0 THEN "
+                  "-abs(ve.expected_cost_posted_to_gl) ELSE abs(ve.expected_cost_posted_to_gl) END) "
+                  "ELSE x.share END)")
+
+
+def fast_pieces_sql(filters: LedgerFilter, ve_where: str) -> tuple[str, str, str, list[object]]:
+    """(WITH, piece keys, FROM/WHERE, params) for the pieces of the relation rows of the value
+    entries matching ``ve_where`` (an indexed subset), with shares from agg_gl_multi."""
+    gin, gp = _in_range_sql("e.posting_date", filters, gl=True)
+    vin, vp = _in_range_sql("ve.posting_date", filters, gl=False)
+    keys = PIECE_KEY_SQL.replace("p.share", FAST_SHARE_SQL).format(
+        cls=class_sql("ve"), wip=WIP_SOURCE_SQL.format(a="ve"), gin=gin, vin=vin)
+    frm = (f"FROM value_entry ve JOIN gl_item_ledger_relation r ON r.value_entry_no = ve.entry_no "
+           f"JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
+           f"LEFT JOIN {preaggregates.MULTI} m ON m.g = r.gl_entry_no "
+           f"LEFT JOIN pieces x ON x.g = r.gl_entry_no AND x.v = r.value_entry_no "
+           f"WHERE ({gin} OR {vin}) AND {ve_where}")
+    return "WITH " + X_PIECES_CTE, keys, frm, [*gp, *vp]
+
+
+def _piece_rows(db: Database, filters: LedgerFilter, ve_where: str, params: list[object]
+                ) -> list[tuple]:
+    with_sql, keys, frm, kp = fast_pieces_sql(filters, ve_where)
+    sql = (f"{with_sql} SELECT {keys}, sum({FAST_SHARE_SQL}), count(*) {frm} "
+           f"GROUP BY {', '.join(str(i + 1) for i in range(len(PIECE_KEY_COLUMNS)))}")
+    return list(db.execute(sql, [*kp, *kp, *params]))
+
+
+def _relation_piece_groups_agg(db: Database, filters: LedgerFilter) -> list[PieceGroup]:
+    acc: dict[tuple, list[int]] = {}
+
+    def add(rows: Iterable[tuple], sign: int) -> None:
+        for r in rows:
+            cur = acc.setdefault(tuple(r[:17]), [0, 0])
+            cur[0] += sign * r[17]
+            cur[1] += sign * r[18]
+
+    if filters.item:
+        w = filters.value_entry_sql("ve")
+        add(_piece_rows(db, filters, w.sql + inventory_item_sql(db, "ve"), list(w.params)), 1)
+    else:
+        gin, gp = _in_range_sql("a.gl_date", filters, gl=True)
+        vin, vp = _in_range_sql("a.ve_date", filters, gl=False)
+        vin = vin.replace("ve.posting_date", "a.ve_date")
+        gin = gin.replace("e.posting_date", "a.gl_date").replace("e.closing", "a.closing")
+        loc = compile_filter("a.loc", filters.location)
+        sql = (f"SELECT a.ile, a.et, a.vt, a.asm, a.loc, a.ipg, a.gbus, a.gprod, a.wip_source, "
+               f"nullif(a.acct, ''), a.closing, a.ap, a.an, a.ep, a.en, {gin}, {vin}, "
+               f"sum(a.amount), sum(a.n) FROM {preaggregates.PIECE_DAY} a "
+               f"WHERE ({gin} OR {vin}) AND {loc.sql} "
+               f"GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17")
+        add(db.execute(sql, [*gp, *vp, *gp, *vp, *loc.params]), 1)
+        # the irregular multi-linked G/L entries (computed), minus non-inventory items' pieces
+        il = LedgerFilter(location=filters.location).value_entry_sql("ve")
+        xw = (f"r.gl_entry_no IN (SELECT g FROM {preaggregates.MULTI} WHERE c = 'X') "
+              f"AND {il.sql}{inventory_item_sql(db, 've')}")
+        add(_piece_rows(db, filters, xw, list(il.params)), 1)
+        others = _non_inventory_items(db)
+        if others:
+            ph = ",".join("?" * len(others))
+            nw = (f"ve.item_no IN ({ph}) AND {il.sql} AND (m.c IS NULL OR m.c <> 'X')")
+            add(_piece_rows(db, filters, nw, [*others, *il.params]), -1)
+    out = []
+    for r, (amount, count) in acc.items():
+        if count:
+            out.append(PieceGroup(r[0], r[1], r[2], bool(r[3]),
+                                  SetupKey(r[4], r[5], r[6], r[7], r[8]), r[9], r[10],
+                                  (bool(r[11]), bool(r[12]), bool(r[13]), bool(r[14])),
+                                  bool(r[15]), bool(r[16]), amount, count))
     return out
 
 

@@ -1,0 +1,307 @@
+"""The per-day pre-aggregates (issue 7) never disagree with the entries, after every kind of
+write, including a killed one; the engines give the same results with and without them."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kill_harness import (
+    build_ledger,
+    invrecon_argv,
+    kill_iterations,
+    random_delays,
+    run_and_kill,
+    run_to_end,
+    write_journal,
+)
+from ledger_builder import LedgerBuilder
+
+from invrecon import preaggregates, reconciliation
+from invrecon.drilldown import drill_entries, drill_lines
+from invrecon.filters import LedgerFilter
+from invrecon.integrity import check_ledger
+from invrecon.ledger import open_ledger, write_transaction
+from invrecon.reconciliation import compute_matrix
+
+FILTERS = [
+    LedgerFilter(),
+    LedgerFilter.from_text("2025-01", "2025-01"),
+    LedgerFilter.from_text(None, "2025-01-20"),
+    LedgerFilter.from_text("2025-01-16", None, include_closing=False),
+    LedgerFilter(location="BLUE"),
+    LedgerFilter(item="A"),
+    LedgerFilter(item="B", location="RED|BLUE"),
+]
+
+
+def assert_clean(db) -> None:
+    assert preaggregates.available(db)
+    assert [(m.table, m.count, m.examples) for m in preaggregates.check(db)] == []
+
+
+def matrix_json(db, f: LedgerFilter, *, agg: bool) -> dict:
+    old = reconciliation.USE_PREAGGREGATES
+    reconciliation.USE_PREAGGREGATES = agg
+    try:
+        m = compute_matrix(db, f, show_warning=True, per_account=True)
+        return m.to_json()
+    finally:
+        reconciliation.USE_PREAGGREGATES = old
+
+
+def assert_same_results(db, filters=FILTERS) -> None:
+    for f in filters:
+        assert matrix_json(db, f, agg=True) == matrix_json(db, f, agg=False), f.describe()
+
+
+# ---------------------------------------------------------------------------------------------
+# Random ledgers and random writes of every SQL kind
+
+
+CLASSES = [("Purchase", "Direct Cost", ""), ("Sale", "Direct Cost", ""),
+           ("Purchase", "Revaluation", ""), ("Positive Adjmt.", "Direct Cost", ""),
+           ("Output", "Variance", "Material"), ("Consumption", "Direct Cost", ""),
+           ("", "Direct Cost", "")]
+ACCOUNTS = ["2130", "2131", "5290", "7190", "7191", "7180", "7290", None]
+DATES = ["2025-01-10", "2025-01-15", "2025-01-31", "2025-02-01"]
+
+
+def _op(db, b: LedgerBuilder, rng: random.Random, kind: str) -> None:
+    ves = [r[0] for r in db.execute("SELECT entry_no FROM value_entry")]
+    gls = [r[0] for r in db.execute("SELECT entry_no FROM gl_entry")]
+    rels = db.execute("SELECT gl_entry_no, value_entry_no FROM gl_item_ledger_relation").fetchall()
+    if kind == "ve" or not ves:
+        ile, et, vt = rng.choice(CLASSES)
+        a = rng.choice([0, 100, -250, 1234])
+        e = rng.choice([0, 0, 500, -70])
+        b.value_entry(item_ledger_entry_type=ile, entry_type=et, variance_type=vt,
+                      item_no=None if ile == "" else rng.choice(["A", "B", "SVC"]),
+                      order_type=rng.choice(["", "Assembly"]) if ile == "" else "",
+                      posting_date=rng.choice(DATES), location_code=rng.choice(["", "BLUE", "RED"]),
+                      cost_amount_actual=a, cost_amount_expected=e,
+                      cost_posted_to_gl=rng.choice([0, a, a + 1]),
+                      expected_cost_posted_to_gl=rng.choice([0, e]),
+                      source_type=rng.choice(["", "Item"]), source_no=rng.choice(["", "B"]))
+    elif kind == "gl" or not gls:
+        b.gl_entry(rng.choice(ACCOUNTS), rng.choice([100, -100, 250, -1234, 0, 33]),
+                   posting_date=rng.choice(DATES), closing=rng.choice([0, 0, 0, 1]))
+    elif kind == "rel":
+        g, v = rng.choice(gls), rng.choice(ves)
+        db.execute("INSERT OR IGNORE INTO gl_item_ledger_relation (gl_entry_no, value_entry_no) "
+                   "VALUES (?, ?)", [g, v])
+    elif kind == "upd_ve":
+        v = rng.choice(ves)
+        col, val = rng.choice([("cost_posted_to_gl", rng.choice([0, 100, -250, 1234])),
+                               ("expected_cost_posted_to_gl", rng.choice([0, 500, -70])),
+                               ("cost_amount_actual", rng.choice([0, 100, 1234])),
+                               ("location_code", rng.choice(["", "BLUE"])),
+                               ("posting_date", rng.choice(DATES)),
+                               ("entry_type", "Revaluation")])
+        db.execute(f"UPDATE value_entry SET {col} = ? WHERE entry_no = ?", [val, v])
+    elif kind == "post_all":  # the posting engine's set-based UPDATE
+        db.execute("UPDATE value_entry SET cost_posted_to_gl = cost_amount_actual, "
+                   "expected_cost_posted_to_gl = cost_amount_expected")
+    elif kind == "upd_gl":
+        g = rng.choice(gls)
+        col, val = rng.choice([("amount", rng.choice([100, -100, 0, 77])),
+                               ("posting_date", rng.choice(DATES)),
+                               ("gl_account_no", rng.choice(ACCOUNTS)), ("closing", 1)])
+        db.execute(f"UPDATE gl_entry SET {col} = ? WHERE entry_no = ?", [val, g])
+    elif kind == "del_rel" and rels:
+        g, v = rng.choice(rels)
+        db.execute("DELETE FROM gl_item_ledger_relation WHERE gl_entry_no = ? AND "
+                   "value_entry_no = ?", [g, v])
+    elif kind == "del_gl":
+        db.execute("DELETE FROM gl_entry WHERE entry_no = ? AND NOT EXISTS (SELECT 1 FROM "
+                   "gl_item_ledger_relation WHERE gl_entry_no = entry_no)", [rng.choice(gls)])
+    elif kind == "del_ve":
+        db.execute("DELETE FROM value_entry WHERE entry_no = ? AND NOT EXISTS (SELECT 1 FROM "
+                   "gl_item_ledger_relation WHERE value_entry_no = entry_no)", [rng.choice(ves)])
+    elif kind == "multi":  # one G/L entry linked to several value entries (per posting group)
+        vs = rng.sample(ves, min(len(ves), rng.randint(2, 4)))
+        total = sum(abs(db.execute("SELECT cost_posted_to_gl FROM value_entry WHERE entry_no = ?",
+                                   [v]).fetchone()[0]) for v in vs)
+        g = b.gl_entry(rng.choice(ACCOUNTS), rng.choice([total, -total, total + 1]),
+                       posting_date=rng.choice(DATES))
+        for v in vs:
+            db.execute("INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no) "
+                       "VALUES (?, ?)", [g, v])
+
+
+KINDS = ["ve", "gl", "rel", "upd_ve", "post_all", "upd_gl", "del_rel", "del_gl", "del_ve",
+         "multi"]
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6),
+       ops=st.lists(st.sampled_from(KINDS), min_size=5, max_size=40))
+def test_random_writes_keep_preaggregates_exact_and_results_equal(tmp_path_factory, seed, ops):
+    path = tmp_path_factory.mktemp("agg") / "l.db"
+    db = open_ledger(path, create=True)
+    b = LedgerBuilder.standard(db)
+    b.item("SVC", type="Service")
+    rng = random.Random(seed)
+    for _ in range(6):
+        _op(db, b, rng, "ve")
+    for kind in ops:
+        _op(db, b, rng, kind)
+    assert_clean(db)
+    assert_same_results(db)
+    db.close()
+
+
+def test_each_trigger_path_on_a_multi_linked_entry(db, builder):
+    """A G/L entry linked to three value entries passes through the cases X -> A -> X -> single."""
+    b = builder
+    v = [b.value_entry(cost_amount_actual=x) for x in (100, 200, 300)]
+    g = b.gl_entry("2130", 600)
+    for n in v:
+        db.execute("INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no) VALUES (?, ?)",
+                   [g, n])
+        assert_clean(db)
+    assert db.execute("SELECT c FROM agg_gl_multi WHERE g = ?", [g]).fetchone()[0] == "X"
+    for n in v:  # posting sets the posted fields one by one
+        db.execute("UPDATE value_entry SET cost_posted_to_gl = cost_amount_actual WHERE entry_no = ?",
+                   [n])
+        assert_clean(db)
+    assert db.execute("SELECT c FROM agg_gl_multi WHERE g = ?", [g]).fetchone()[0] == "A"
+    db.execute("UPDATE gl_entry SET amount = 601 WHERE entry_no = ?", [g])
+    assert_clean(db)
+    assert db.execute("SELECT c FROM agg_gl_multi WHERE g = ?", [g]).fetchone()[0] == "X"
+    db.execute("UPDATE gl_entry SET amount = -600 WHERE entry_no = ?", [g])
+    assert_clean(db)
+    assert_same_results(db)
+    for n in v[:2]:
+        db.execute("DELETE FROM gl_item_ledger_relation WHERE value_entry_no = ?", [n])
+        assert_clean(db)
+    assert db.execute("SELECT count(*) FROM agg_gl_multi").fetchone()[0] == 0
+    assert_same_results(db)
+
+
+def test_relation_update_is_refused(db, builder):
+    v = builder.value_entry(cost_amount_actual=100)
+    g = builder.gl_entry("2130", 100)
+    db.execute("INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no) VALUES (?, ?)",
+               [g, v])
+    with pytest.raises(sqlite3.IntegrityError, match="DELETE and INSERT"):
+        db.execute("UPDATE gl_item_ledger_relation SET value_entry_no = ?", [v])
+
+
+# ---------------------------------------------------------------------------------------------
+# Every write path of the application
+
+
+def test_sample_journal_import_and_adjust_cost_keep_them_exact(tmp_path):
+    from invrecon.cost_adjustment import adjust_cost
+    from invrecon.ledger_csv import export_ledger, import_ledger
+    from invrecon.sample import generate_sample
+
+    src = tmp_path / "sample.db"
+    generate_sample(src, value_entries=1500, seed=3, post=True)  # journal, posting, adjustment
+    db = open_ledger(src)
+    assert_clean(db)
+    assert db.execute("SELECT count(*) FROM agg_gl_multi").fetchone()[0] > 0  # per posting group
+    assert_same_results(db, [LedgerFilter(), LedgerFilter.from_text("2025-03", "2025-03"),
+                             LedgerFilter(location="BLUE"), LedgerFilter(item="1*")])
+    export_ledger(db, tmp_path / "csv")
+    new = open_ledger(tmp_path / "imported.db", create=True)
+    import_ledger(new, tmp_path / "csv")
+    assert_clean(new)
+    with write_transaction(db):
+        adjust_cost(db, post=True)
+    assert_clean(db)
+    # journal through the CLI
+    journal = write_journal(tmp_path / "j.csv", 5)
+    led = tmp_path / "j.db"
+    build_ledger(led, 20, seed=2)
+    r = run_to_end(invrecon_argv(led, "journal", str(journal)))
+    assert r.returncode == 0, r.stderr
+    jdb = open_ledger(led)
+    assert jdb.execute("SELECT count(*) FROM value_entry").fetchone()[0] > 20
+    assert_clean(jdb)
+    with write_transaction(jdb):
+        adjust_cost(jdb, post=True)
+    assert_clean(jdb)
+    assert_same_results(jdb)
+
+
+@pytest.mark.parametrize("mode", ["per-entry", "per-posting-group"])
+def test_posting_keeps_them_exact_and_every_difference_zero(tmp_path, mode):
+    from invrecon.posting import PostingRequest, post_inventory_cost
+
+    path = tmp_path / "p.db"
+    build_ledger(path, 300, seed=5)
+    db = open_ledger(path)
+    assert_clean(db)
+    kw = {"document_no": "G1"} if mode == "per-posting-group" else {}
+    post_inventory_cost(db, PostingRequest(mode=mode, **kw))
+    assert_clean(db)
+    m = compute_matrix(db)
+    assert all(v == 0 for v in m.difference_cells().values())
+    assert_same_results(db)
+    assert check_ledger(db).ok
+
+
+def test_integrity_check_reports_a_tampered_preaggregate(db, builder):
+    builder.value_entry(cost_amount_actual=100)
+    db.execute("UPDATE agg_value_entry_day SET actual = actual + 1")
+    codes = [f.code for f in check_ledger(db).findings]
+    assert "preaggregate_mismatch" in codes
+    with write_transaction(db):
+        preaggregates.rebuild(db)
+    assert_clean(db)
+
+
+def test_bulk_load_drops_triggers_and_rebuilds_in_the_same_transaction(db, builder):
+    with write_transaction(db):
+        with preaggregates.bulk_load(db):
+            assert not preaggregates.available(db)
+            for i in range(50):
+                builder.value_entry(cost_amount_actual=i, posting_date=DATES[i % 4])
+    assert_clean(db)
+    assert_same_results(db)
+    with pytest.raises(RuntimeError):
+        with write_transaction(db):
+            with preaggregates.bulk_load(db):
+                builder.value_entry(cost_amount_actual=5)
+                raise RuntimeError("boom")
+    assert_clean(db)  # rolled back, triggers included
+    assert db.execute("SELECT count(*) FROM value_entry").fetchone()[0] == 50
+
+
+def test_killed_posting_leaves_them_exact(tmp_path):
+    base = tmp_path / "base.db"
+    build_ledger(base, 3000, seed=7)
+    for i, delay in enumerate(random_delays(kill_iterations(3), 0.8, 3.0, seed=11)):
+        path = tmp_path / f"k{i}.db"
+        path.write_bytes(base.read_bytes())
+        mode = ["post"] if i % 2 else ["post", "--per-posting-group", "--document-no", "K"]
+        run_and_kill(invrecon_argv(path, *mode), delay)
+        db = open_ledger(path)
+        assert_clean(db)
+        db.close()
+
+
+def test_drill_pages_and_counts_agree_with_the_entries(db, builder):
+    for i in range(30):
+        builder.value_entry(cost_amount_actual=10 * i + 1, posting_date=DATES[i % 4],
+                            item_ledger_entry_type="Sale" if i % 3 else "Purchase",
+                            cost_amount_expected=5 if i % 5 == 0 else 0)
+    for f in FILTERS[:5]:
+        for row, col in [("cogs", "inventory"), ("total", "inventory"),
+                         ("total", "inventory_interim"), ("cogs_interim", "inventory_interim")]:
+            old = reconciliation.USE_PREAGGREGATES
+            try:
+                pages = []
+                for agg in (True, False):
+                    reconciliation.USE_PREAGGREGATES = agg
+                    pages.append(drill_entries(db, row, col, f, limit=7).to_json())
+                    pages.append(drill_lines(db, row, col, f).to_json())
+            finally:
+                reconciliation.USE_PREAGGREGATES = old
+            assert pages[0] == pages[2] and pages[1] == pages[3]
