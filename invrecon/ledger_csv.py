@@ -558,6 +558,17 @@ def import_ledger(db: Database, directory: Path, *, max_problems: int = 50) -> I
     csv.field_size_limit(MAX_FIELD_CHARS)
     imp = _Importer(db, directory, max_problems)
     imp.summary.ignored_files = ignored_files
+    # Index builds after a bulk load sort in temporary files, not in memory (bounded RSS).
+    temp_store = db.conn.execute("PRAGMA temp_store").fetchone()[0]
+    db.conn.execute("PRAGMA temp_store = FILE")
+    try:
+        _import_all(db, imp, present)
+    finally:
+        db.conn.execute(f"PRAGMA temp_store = {int(temp_store)}")
+    return imp.summary
+
+
+def _import_all(db: Database, imp: _Importer, present: list[type[CsvRow]]) -> None:
     with write_transaction(db):
         for model in present:
             imp.load(model)
@@ -570,7 +581,6 @@ def import_ledger(db: Database, directory: Path, *, max_problems: int = 50) -> I
             else:
                 message = f"{first} (nothing was imported)"
             raise InputError(message, problems=problems)
-    return imp.summary
 
 
 # --------------------------------------------------------------------------- export

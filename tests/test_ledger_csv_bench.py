@@ -68,22 +68,24 @@ from invrecon.ledger_csv import export_ledger, import_ledger
 db = open_ledger({db!r}, readonly={readonly!r})
 t = time.perf_counter()
 s = {call}
-print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+r = resource.getrusage(resource.RUSAGE_SELF)
+print(time.perf_counter() - t, r.ru_utime + r.ru_stime, r.ru_maxrss)
 """
 
 
-def _child(code: str) -> tuple[float, int]:
+def _child(code: str) -> tuple[float, float, int]:
+    """(wall seconds of the call, CPU seconds of the process, peak RSS in KiB)"""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    secs, rss_kb = out.stdout.split()
-    return float(secs), int(rss_kb)
+    secs, cpu, rss_kb = out.stdout.split()
+    return float(secs), float(cpu), int(rss_kb)
 
 
-def bench(n: int, workdir: Path) -> dict[str, tuple[float, int]]:
+def bench(n: int, workdir: Path) -> dict[str, tuple[float, float, int]]:
     src = workdir / "in"
     src.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     write_value_entries(src / "value_entries.csv", n)
-    figures = {"write csv": (time.perf_counter() - t, 0)}
+    figures = {"write csv": (time.perf_counter() - t, 0.0, 0)}
     db = workdir / "big.db"
     subprocess.run([sys.executable, "-c", SETUP.format(tests=str(Path(__file__).parent),
                                                           db=str(db))], check=True)
@@ -111,7 +113,7 @@ def test_import_export_stream_in_bounded_memory(tmp_path):
         for ra, rb in zip(csv.reader(a), csv.reader(b), strict=True):
             assert ra == rb
     # memory does not grow with the file: far below the size of the data
-    import_rss_mb = figures["import"][1] / 1024
+    import_rss_mb = figures["import"][2] / 1024
     assert import_rss_mb < 250, figures
 
 
@@ -123,7 +125,7 @@ if __name__ == "__main__":
         results = bench(rows, Path(tmp))
         size = (Path(tmp) / "in" / "value_entries.csv").stat().st_size
         print(f"{rows} value entries, CSV {size / 1e6:.0f} MB")
-        for step, (secs, rss) in results.items():
-            extra = f", peak RSS {rss / 1024:.0f} MB" if rss else ""
-            print(f"{step}: {secs:.1f} s{extra}")
+        for step, (secs, cpu, rss) in results.items():
+            extra = f", CPU {cpu:.1f} s, peak RSS {rss / 1024:.0f} MB" if rss else ""
+            print(f"{step}: wall {secs:.1f} s{extra}")
     print(f"bench process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
