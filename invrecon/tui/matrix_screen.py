@@ -124,6 +124,7 @@ class MatrixScreen(InvreconScreen):
     posting = reactive(False, bindings=True)
     adjusting = reactive(False, bindings=True)
     computing = reactive(False)
+    explaining = reactive(False)
 
     def __init__(self) -> None:
         super().__init__(id="matrix-screen")
@@ -179,14 +180,25 @@ class MatrixScreen(InvreconScreen):
     def recompute(self) -> None:
         self._generation += 1
         self.computing = True
+        self.explaining = False
         self._set_status()
         self._compute(self._generation, self.filters, self.show_warning)
 
     @work(thread=True, group="matrix", exit_on_error=False, description="compute the matrix")
     def _compute(self, generation: int, filters: LedgerFilter, show_warning: bool) -> None:
+        """Two passes: the amounts alone (fast: a few aggregate queries) are painted first, then
+        the explanations and warnings (slower on big ledgers) replace them when ready."""
         try:
             rec = engine("reconciliation")
             with connect(self.app.db_path, readonly=True) as db:
+                numbers = rec.compute_matrix(db, filters, show_warning=False, explain=False)
+                differences = any(numbers.amount(*rec.difference_cell(t))
+                                  for t in rec.ACCOUNT_TYPES)
+                full = differences or show_warning
+                self.app.call_from_thread(self._computed, generation, numbers, filters,
+                                          show_warning, not full)
+                if not full or generation != self._generation:
+                    return
                 matrix = rec.compute_matrix(db, filters, show_warning=show_warning)
         except EngineMissing:
             self.app.call_from_thread(
@@ -200,10 +212,10 @@ class MatrixScreen(InvreconScreen):
             self.app.call_from_thread(self._compute_failed, generation,
                                       f"{type(exc).__name__}: {exc}")
             return
-        self.app.call_from_thread(self._computed, generation, matrix, filters, show_warning)
+        self.app.call_from_thread(self._computed, generation, matrix, filters, show_warning, True)
 
     def _computed(self, generation: int, matrix: Any, filters: LedgerFilter,
-                  show_warning: bool) -> None:
+                  show_warning: bool, final: bool) -> None:
         if generation != self._generation:
             return
         rec = engine("reconciliation")
@@ -215,7 +227,9 @@ class MatrixScreen(InvreconScreen):
             self.table.populate(matrix, list(rec.COLUMN_KEYS), dict(rec.COLUMN_NAMES),
                                 show_warning=show_warning)
         self.computing = False
-        self.compute_count += 1
+        self.explaining = not final
+        if final:
+            self.compute_count += 1
         self._set_status()
         self._update_explanation()
 
@@ -223,6 +237,7 @@ class MatrixScreen(InvreconScreen):
         if generation != self._generation:
             return
         self.computing = False
+        self.explaining = False
         self.matrix_error = message
         self._set_status()
         self.notify(message, title="Matrix", severity="error")
@@ -232,6 +247,8 @@ class MatrixScreen(InvreconScreen):
         text = Text()
         if self.computing:
             text.append("Computing… ", style="bold")
+        elif self.explaining:
+            text.append("Explaining the differences… ", style="bold")
         elif self.matrix_error:
             text.append(self.matrix_error)
             status.update(text)
@@ -290,12 +307,15 @@ class MatrixScreen(InvreconScreen):
             diff_name = f"Difference of {rec.TYPE_NAMES.get(account_type, account_type)}"
         amount = (self.matrix.amount(row_key, col_key)
                   if col_key not in (NAME_KEY, WARNING_KEY) else None)
+        if self.explaining and (diff_cell and self.matrix.amount(*diff_cell)):
+            causes = []
         self.explanation.show_cell(
             row, col_key, names.get(col_key, col_key), amount=amount, diff_cell=diff_cell,
             diff_name=diff_name,
             diff=self.matrix.amount(*diff_cell) if diff_cell else None,
             gl_total=self.matrix.amount(*gl_cell) if gl_cell else None,
-            total=total, causes=causes, show_warning=self.show_warning)
+            total=total, causes=causes, show_warning=self.show_warning,
+            explaining=self.explaining)
 
     # -- drill-down ------------------------------------------------------------------------------
     @on(DataTable.CellSelected, "#matrix")

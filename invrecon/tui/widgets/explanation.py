@@ -77,6 +77,7 @@ class ExplanationPanel(Vertical):
         total: int | None,
         causes: list[Any],
         show_warning: bool,
+        explaining: bool = False,
     ) -> None:
         """Explain one cell; ``diff_cell`` is the Difference cell of the cell's account type
         (its causes are listed and drill from that cell)."""
@@ -103,6 +104,8 @@ class ExplanationPanel(Vertical):
         if causes:
             text.append(f"\nCauses of the difference {_money(diff)}"
                         " (Tab to the list, Enter opens the entries):")
+        elif diff and explaining:
+            text.append("\nExplaining the difference…")
         elif diff:
             text.append("\nNo causes listed for this difference.")
         self.query_one("#explain-text", Static).update(text)
