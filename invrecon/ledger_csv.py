@@ -14,6 +14,7 @@ gives byte-identical files.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import sqlite3
@@ -25,6 +26,7 @@ from typing import Any, BinaryIO
 from pydantic import ValidationError
 from sqlite_utils import Database
 
+from invrecon import preaggregates
 from invrecon.errors import InputError
 from invrecon.ledger import write_transaction
 from invrecon.models import MODEL_BY_FILE, ROW_MODELS, CsvRow, snake_case
@@ -506,6 +508,9 @@ class _Writer:
             return
         if "FOREIGN KEY" in msg:
             text = "refers to a record that does not exist in the ledger"
+        elif "cannot store REAL value" in msg:
+            text = ("the amounts are too large: a ledger total would exceed the range of whole "
+                    "cents (92233720368547758.07)")
         else:
             text = f"rejected by the ledger ({msg})"
         self.imp.problem(self.file, line, None, text)
@@ -568,19 +573,39 @@ def import_ledger(db: Database, directory: Path, *, max_problems: int = 50) -> I
     return imp.summary
 
 
+def _worth_bulk_load(db: Database, directory: Path, present: list[type[CsvRow]]) -> bool:
+    """Big entry files, compared with the entries already in the ledger: load without the
+    pre-aggregate triggers and rebuild the pre-aggregates once at the end (a rebuild reads the
+    whole ledger, so a small import into a big ledger keeps the incremental triggers)."""
+    entry_bytes = sum((directory / m.file_name).stat().st_size for m in present
+                      if m.mode == "insert")
+    if entry_bytes < BULK_LOAD_BYTES:
+        return False
+    existing = sum(db.execute(f"SELECT coalesce(max(entry_no), 0) FROM {t}").fetchone()[0]
+                   for t in ("value_entry", "gl_entry"))
+    return entry_bytes // 100 * 4 >= existing  # about 100 bytes a row
+
+
 def _import_all(db: Database, imp: _Importer, present: list[type[CsvRow]]) -> None:
     with write_transaction(db):
-        for model in present:
-            imp.load(model)
-        if imp.problems:
-            problems = imp.all_problems()
-            count = len(imp.problems) + imp.more
-            first = problems[0]
-            if count > 1:
-                message = f"{first} (and {count - 1} more problem{'s' if count > 2 else ''}; nothing was imported)"
-            else:
-                message = f"{first} (nothing was imported)"
-            raise InputError(message, problems=problems)
+        bulk = _worth_bulk_load(db, imp.directory, present)
+        with preaggregates.bulk_load(db) if bulk else contextlib.nullcontext():
+            for model in present:
+                imp.load(model)
+            if imp.problems:
+                _raise_problems(imp)
+
+
+def _raise_problems(imp: _Importer) -> None:
+    problems = imp.all_problems()
+    count = len(imp.problems) + imp.more
+    first = problems[0]
+    if count > 1:
+        s = "s" if count > 2 else ""
+        message = f"{first} (and {count - 1} more problem{s}; nothing was imported)"
+    else:
+        message = f"{first} (nothing was imported)"
+    raise InputError(message, problems=problems)
 
 
 # --------------------------------------------------------------------------- export

@@ -79,13 +79,13 @@ def test_bad_quantity(builder, tmp_path, cell, problem):
 def test_negative_zero_and_edge_amounts_are_exact(builder, tmp_path):
     d = ve_file(tmp_path,
                 ["2", "A", "2025-01-15", "Direct Cost", "-0.00", "-0"],
-                ["3", "A", "2025-01-15", "Direct Cost", "92233720368547758.07", "0.00001"],
+                ["3", "A", "2025-01-15", "Direct Cost", "922337203685477.58", "0.00001"],
                 ["4", "A", "2025-01-15", "Direct Cost", " 1.5 ", "1.50000"],
                 ["5", "A", "2025-01-15", "Direct Cost", "+2", "92233720368547.75807"])
     import_ledger(builder.db, d)
     rows = builder.db.execute("SELECT entry_no, cost_amount_actual, valued_quantity FROM value_entry "
                               "ORDER BY entry_no").fetchall()
-    assert rows == [(1, 1000, 100000), (2, 0, 0), (3, 2**63 - 1, 1), (4, 150, 150000),
+    assert rows == [(1, 1000, 100000), (2, 0, 0), (3, 92233720368547758, 1), (4, 150, 150000),
                     (5, 200, 2**63 - 1)]
 
 
