@@ -330,3 +330,42 @@ def test_styles_use_theme_variables_only(fname: str) -> None:
     for prop in re.findall(r"\b(?:color|background|border[\w-]*):\s*([^;]+);", css):
         words = [w for w in prop.split() if not w.startswith("$") and not w.endswith("%")]
         assert all(w in ("round", "tall", "thick", "none", "solid") for w in words), prop
+
+
+async def test_user_text_is_never_parsed_as_markup(tmp_path: Path) -> None:
+    from ledger_builder import LedgerBuilder
+
+    from invrecon.ledger import open_ledger, write_transaction
+
+    path = tmp_path / "l.db"
+    db = open_ledger(path, create=True)
+    with write_transaction(db):
+        b = LedgerBuilder.standard(db, items=("[bold]X", "Y[/]"))
+        b.item("[bold]X", description="Pallet [red]big[/]", inventory_posting_group="RESALE",
+               gen_prod_posting_group="RETAIL")
+        b.value_entry(item_no="[bold]X", cost_amount_actual="10.00", document_no="[b]D")
+        b.value_entry(item_no="Y[/]", cost_amount_actual="5.00")
+    db.close()
+    app = InvreconApp(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        s = app.screen
+        assert cell(s, "total", "inventory") == "15.00"
+        s.table.move_to("direct_cost_applied", "total")
+        await pilot.press("enter")
+        await settle(pilot, app)
+        lines = app.screen
+        assert lines.table.get_cell("0", "no").plain == "Y[/]"
+        assert lines.table.get_cell("1", "no").plain == "[bold]X"
+        assert lines.table.get_cell("1", "description").plain == "Pallet [red]big[/]"
+        await pilot.press("down", "enter")
+        await settle(pilot, app)
+        entries = app.screen
+        assert entries.POSITION.endswith("› item [bold]X")
+        assert "[b]D" in [c.plain for c in entries.table.get_row_at(0)]
+        await pilot.press("escape", "escape")
+        await pilot.press("slash", "tab", "tab", *"Y[/]", "enter")
+        await settle(pilot, app)
+        assert s.filters.item == "Y[/]"
+        assert cell(s, "total", "inventory") == "5.00"
+        assert "Item: Y[/]" in str(s.query_one("#matrix-status").render())

@@ -63,7 +63,7 @@ class InvreconApp(App[int]):
                                 partial(screen.run_action, binding.action))
         yield SystemCommand("Help: keys", "Every key of this screen", self.action_help)
         yield SystemCommand("About", f"invrecon {__version__}",
-                            lambda: self.notify(f"invrecon {__version__}; ledger {self.db_path}"))
+                            lambda: self.notify(f"invrecon {__version__}; ledger {self.db_path}", markup=False))
         yield from super().get_system_commands(screen)
 
     # -- export ----------------------------------------------------------------------------------
@@ -80,14 +80,14 @@ class InvreconApp(App[int]):
         rows = getattr(self, "_pending_export_rows", 0)
         if event.path is not None:
             self.exports.append(event.path)
-            self.notify(f"Exported {rows:,} rows to {event.path}", title="Export")
+            self.notify(f"Exported {rows:,} rows to {event.path}", title="Export", markup=False)
         else:
-            self.notify(f"Exported {rows:,} rows (download started)", title="Export")
+            self.notify(f"Exported {rows:,} rows (download started)", title="Export", markup=False)
 
     @on(DeliveryFailed)
     def _delivery_failed(self, event: DeliveryFailed) -> None:
         if event.name == "invrecon-export":
-            self.notify(f"Export failed: {event.exception}", title="Export", severity="error")
+            self.notify(f"Export failed: {event.exception}", title="Export", severity="error", markup=False)
 
 
 def run(db_path: str | Path, *, read_only: bool = False) -> int:

@@ -185,7 +185,7 @@ class DrillScreen(InvreconScreen):
         self.error = message
         self.loaded = True
         self.set_status(message)
-        self.notify(message, severity="error")
+        self.notify(message, severity="error", markup=False)
 
     # subclasses
     def fetch(self, db: Any) -> Any:  # runs in the worker thread

@@ -240,7 +240,7 @@ class MatrixScreen(InvreconScreen):
         self.explaining = False
         self.matrix_error = message
         self._set_status()
-        self.notify(message, title="Matrix", severity="error")
+        self.notify(message, title="Matrix", severity="error", markup=False)
 
     def _set_status(self) -> None:
         status = self.query_one("#matrix-status", Static)
@@ -326,7 +326,7 @@ class MatrixScreen(InvreconScreen):
             return
         row_key, col_key = keys
         if col_key == NAME_KEY:
-            self.notify("Move to an amount to drill into it.", timeout=3)
+            self.notify("Move to an amount to drill into it.", timeout=3, markup=False)
             return
         if col_key == WARNING_KEY:
             if self.explanation.causes:
@@ -383,7 +383,7 @@ class MatrixScreen(InvreconScreen):
     # -- export ----------------------------------------------------------------------------------
     def action_export(self) -> None:
         if self.matrix is None:
-            self.notify("Nothing to export yet.", severity="warning")
+            self.notify("Nothing to export yet.", severity="warning", markup=False)
             return
         rec = engine("reconciliation")
         cols = list(rec.COLUMN_KEYS)
@@ -407,7 +407,7 @@ class MatrixScreen(InvreconScreen):
         try:
             engine("posting")
         except EngineMissing as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
         self.app.push_screen(ConfirmPostingScreen(self.filters), self._posting_confirmed)
 
@@ -488,12 +488,12 @@ class MatrixScreen(InvreconScreen):
             panel.write_lines(["Posting run cancelled: nothing was posted."])
             panel.set_status("Posting run cancelled: nothing was posted.")
             self.notify("Posting run cancelled: nothing was posted.", title="Posting",
-                        severity="warning")
+                        severity="warning", markup=False)
             return
         if msg.error:
             panel.write_lines([f"Posting run failed: {msg.error}. Nothing was posted."])
             panel.set_status("Posting run failed; nothing was posted.")
-            self.notify(msg.error, title="Posting failed", severity="error")
+            self.notify(msg.error, title="Posting failed", severity="error", markup=False)
             return
         report = msg.report
         self.last_report = report
@@ -514,7 +514,7 @@ class MatrixScreen(InvreconScreen):
         panel.write_lines(lines)
         panel.set_status(summary)
         self.notify(summary, title="Posting run finished",
-                    severity="warning" if skipped else "information")
+                    severity="warning" if skipped else "information", markup=False)
         self.recompute()
 
     def action_cancel_posting(self) -> None:
@@ -536,7 +536,7 @@ class MatrixScreen(InvreconScreen):
             engine("cost_adjustment")
         except EngineMissing:
             self.notify("Adjust cost is not available in this installation yet.",
-                        severity="warning")
+                        severity="warning", markup=False)
             return
         scope = f" for items {self.filters.item}" if self.filters.item else ""
         self.app.push_screen(
@@ -567,8 +567,8 @@ class MatrixScreen(InvreconScreen):
         self.adjusting = False
         if msg.error:
             self.log_panel.write_lines([f"Adjust cost failed: {msg.error}"])
-            self.notify(msg.error, title="Adjust cost failed", severity="error")
+            self.notify(msg.error, title="Adjust cost failed", severity="error", markup=False)
             return
         self.log_panel.write_lines([f"Adjust cost: {msg.summary}"])
-        self.notify(msg.summary or "", title="Adjust cost finished")
+        self.notify(msg.summary or "", title="Adjust cost finished", markup=False)
         self.recompute()
