@@ -369,3 +369,33 @@ async def test_user_text_is_never_parsed_as_markup(tmp_path: Path) -> None:
         assert s.filters.item == "Y[/]"
         assert cell(s, "total", "inventory") == "5.00"
         assert "Item: Y[/]" in str(s.query_one("#matrix-status").render())
+
+
+async def test_per_account_view_and_its_gl_entries(tmp_path: Path) -> None:
+    from invrecon.tui.drill_screen import PerAccountScreen
+
+    path = unposted_ledger(tmp_path / "l.db")
+    app = InvreconApp(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("p")
+        await settle(pilot, app)
+        await pilot.press("enter")  # post everything first, so the G/L has entries
+        await settle(pilot, app)
+        await pilot.press("v")
+        await settle(pilot, app)
+        view = app.screen
+        assert isinstance(view, PerAccountScreen)
+        got = {a.account_no: (a.projected, a.actual, a.difference) for a in view.accounts
+               if a.projected or a.actual}
+        assert got == {"2130": (302017, 302017, 0), "7180": (-7450, -7450, 0),
+                       "7190": (40000, 40000, 0), "7290": (-334567, -334567, 0)}
+        index = [a.account_no for a in view.accounts].index("2130")
+        view.table.move_cursor(row=index)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        entries = app.screen
+        assert isinstance(entries, EntriesScreen)
+        assert entries.page.kind == "gl_entry"
+        assert entries.range_label == "rows 1–5 of 5"  # one inventory line per value entry
+        assert sum(r["amount"] for r in entries.page.rows) == 302017

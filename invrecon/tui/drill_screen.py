@@ -472,3 +472,57 @@ def split_detail(detail: dict[str, Any], kind: str) -> tuple[dict[str, Any], lis
             break
     other = detail.get("linked_kind", other)
     return fields, linked, other
+
+
+class PerAccountScreen(DrillScreen):
+    """Projected (value entries through the current setup) vs actual G/L per concrete G/L
+    account. Enter opens the G/L entries of the account (its first account type's G/L Total)."""
+
+    HEADER = ["G/L Account No.", "Name", "Account Types", "Projected", "Projected Posted",
+              "Actual G/L", "Difference"]
+
+    def __init__(self, filters: LedgerFilter) -> None:
+        super().__init__(["per G/L account"])
+        self.filters = filters
+        self.accounts: list[Any] = []
+
+    def fetch(self, db: Any) -> Any:
+        return engine("reconciliation").per_account_view(db, self.filters)
+
+    def show(self, accounts: Any) -> None:
+        self.accounts = list(accounts)
+        table = self.table
+        table.clear(columns=True)
+        for i, h in enumerate(self.HEADER):
+            table.add_column(Text(h, justify="right" if i >= 3 else "left"), key=str(i))
+        for i, a in enumerate(self.accounts):
+            diff = Text(format_cents_grouped(a.difference) if a.difference else "",
+                        justify="right", style="bold" if a.difference else "")
+            table.add_row(Text(a.account_no or "(unresolved)"), Text(a.name),
+                          Text(", ".join(a.account_types)),
+                          *(Text(format_cents_grouped(v) if v else "", justify="right")
+                            for v in (a.projected, a.projected_posted, a.actual)),
+                          diff, key=str(i))
+        off = sum(1 for a in self.accounts if a.difference)
+        self.set_status(f"{len(self.accounts):,} G/L accounts, {off:,} with a difference; "
+                        "Enter opens the account's G/L entries")
+
+    def drill(self, index: int) -> None:
+        if not self.loaded or self.error or index >= len(self.accounts):
+            return
+        a = self.accounts[index]
+        if not a.account_no or not a.account_types:
+            self.app.bell()
+            return
+        rec = engine("reconciliation")
+        row, col = rec.gl_total_cell(a.account_types[0])
+        self.app.push_screen(EntriesScreen(row, col, self.filters, no=a.account_no, side="gl",
+                                           crumbs=[*self.crumbs, f"G/L account {a.account_no}"]))
+
+    def action_export(self) -> None:
+        if not self.loaded or self.error:
+            return
+        rows = [[a.account_no, a.name, " ".join(a.account_types), format_cents(a.projected),
+                 format_cents(a.projected_posted), format_cents(a.actual),
+                 format_cents(a.difference)] for a in self.accounts]
+        self.deliver_csv("per-account", self.HEADER, rows, count=len(rows))

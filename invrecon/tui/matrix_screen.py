@@ -114,6 +114,8 @@ class MatrixScreen(InvreconScreen):
                 tooltip="Export the matrix to CSV (all columns, two-decimal amounts)"),
         Binding("ctrl+r", "recompute", "Recompute", id="recompute",
                 tooltip="Recompute the matrix from the ledger"),
+        Binding("v", "per_account", "Per account", id="per-account", show=False,
+                tooltip="Per-account view: projected vs actual G/L per G/L account"),
     ]
     HELP_KEYS = (
         ("Enter", "drill into the amount under the cursor (or open the cause in the list)"),
@@ -354,6 +356,11 @@ class MatrixScreen(InvreconScreen):
         self.app.push_screen(EntriesScreen(
             event.row_key, event.column_key, self.shown_filters, cause=cause.cause,
             crumbs=[f"{row.name} / {col_name}", f"cause: {cause.title}"]))
+
+    def action_per_account(self) -> None:
+        from invrecon.tui.drill_screen import PerAccountScreen
+
+        self.app.push_screen(PerAccountScreen(self.filters))
 
     # -- filters ---------------------------------------------------------------------------------
     def action_focus_filters(self) -> None:
