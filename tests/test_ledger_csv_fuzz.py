@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import shutil
 import tempfile
@@ -25,7 +26,9 @@ from invrecon.ledger import open_ledger
 from invrecon.ledger_csv import export_ledger, import_ledger
 
 PROBLEM = re.compile(r"^[a-z_]+\.csv(:\d+)?: \S|^\.\.\. and \d+ more$")
-SETTINGS = settings(max_examples=120, deadline=None,
+# CI default; INVRECON_FUZZ_EXAMPLES=1000 for a long run
+EXAMPLES = int(os.environ.get("INVRECON_FUZZ_EXAMPLES", "60"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -208,7 +211,7 @@ def model_and_row(draw):
     return model, list(enumerate(columns)), row
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=EXAMPLES * 5, deadline=None)
 @given(case=model_and_row())
 def test_row_parser_is_exactly_the_model(case):
     """The importer's fast path gives the model's values, and fails exactly when it fails."""
