@@ -186,6 +186,9 @@ class _Importer:
                     msg = "the file ends inside a quoted field (truncated file?)"
                 elif "field larger than field limit" in msg:
                     msg = f"a field is longer than {MAX_FIELD_CHARS} characters"
+                elif "new-line character seen in unquoted field" in msg:
+                    msg = ("a line break inside an unquoted field (or lines that end with CR "
+                           "only); quote the field, or save the file with CRLF or LF line ends")
                 else:
                     msg = f"not valid CSV ({msg})"
                 self.problem(file, line, None, msg)

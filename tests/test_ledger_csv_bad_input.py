@@ -392,3 +392,12 @@ def test_closing_date_only_on_valid_dates(builder, tmp_path):
         "gl_entries.csv:2: Posting Date: '2025-02-30' is not a valid calendar date",
         "gl_entries.csv:3: Posting Date: 'c2025-01-01' is not a date in the form YYYY-MM-DD",
     ]
+
+
+def test_cr_only_line_ends(builder, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "value_entries.csv").write_bytes((",".join(VE) + "\r1,A,2025-01-15,Direct Cost,1,1\r").encode())
+    assert refused(builder.db, d) == [
+        "value_entries.csv:1: a line break inside an unquoted field (or lines that end with CR "
+        "only); quote the field, or save the file with CRLF or LF line ends"]
