@@ -25,6 +25,7 @@ from invrecon.reconciliation import (
     ROW_KEYS,
     Cause,
     cell_account_type,
+    class_nonzero_counts,
     compute_matrix,
     is_blank_by_design,
     item_side_groups,
@@ -35,6 +36,7 @@ from invrecon.reconciliation import (
     pieces_sql_where,
     project_groups,
     relation_piece_groups,
+    use_preaggregates,
 )
 
 MONEY_KEYS = ("amount", "gl_amount", "cost_amount_actual", "cost_amount_expected",
@@ -214,11 +216,49 @@ def _item_query(db: Database, filters: LedgerFilter, row: str, column: str,
     extra, ep = ("", [])
     if no is not None:
         extra, ep = " AND ve.item_no IS ?", [no or None]
-    sel = (f"SELECT {VALUE_ENTRY_FIELDS}, {amount} AS amount FROM value_entry ve JOIN cls "
+    join = "JOIN"
+    if no is None and not filters.item:
+        # Read the value entries in entry no. order (the page order) so that a page stops early;
+        # a date filter bounds the entry nos. through the date index first.
+        join = "CROSS JOIN"
+        d = LedgerFilter(date_from=filters.date_from, date_to=filters.date_to
+                         ).value_entry_sql("b")
+        if d.params:
+            extra += (f" AND ve.entry_no BETWEEN (SELECT coalesce(min(b.entry_no), 0) FROM "
+                      f"value_entry b WHERE {d.sql}) AND (SELECT coalesce(max(b.entry_no), 0) "
+                      f"FROM value_entry b WHERE {d.sql})")
+            ep += [*d.params, *d.params]
+    sel = (f"SELECT {VALUE_ENTRY_FIELDS}, {amount} AS amount FROM value_entry ve {join} cls "
            f"ON cls.ile = ve.item_ledger_entry_type AND cls.et = ve.entry_type AND "
            f"cls.vt = ve.variance_type AND cls.asm = (ve.item_ledger_entry_type = '' AND "
            f"ve.order_type = 'Assembly') WHERE {w.sql} AND {amount} <> 0{extra}")
-    return EntryQuery("value_entry", f"WITH {cte}", sel, [*cp, *w.params, *ep], "ve.entry_no")
+    coeffs = _cell_coefficients(row, column)
+
+    def count() -> int | None:
+        if no is not None:
+            return None
+        counts = class_nonzero_counts(db, filters)
+        if counts is None:
+            return None
+        total = 0
+        for ile, et, vt, asm, ka, ke in coeffs:
+            n = counts.get((ile, et, vt, asm))
+            if not n:
+                continue
+            if ke == 0:
+                total += n[0]
+            elif ka == 0:
+                total += n[1]
+            elif ka == ke:
+                total += n[2]
+            elif ka == -ke:
+                total += n[3]
+            else:
+                return None
+        return total
+
+    return EntryQuery("value_entry", f"WITH {cte}", sel, [*cp, *w.params, *ep], "ve.entry_no",
+                      count)
 
 
 def _gl_query(db: Database, filters: LedgerFilter, t: str, no: str | None) -> EntryQuery:
@@ -230,6 +270,16 @@ def _gl_query(db: Database, filters: LedgerFilter, t: str, no: str | None) -> En
         sel = (f"SELECT {GL_ENTRY_FIELDS}, e.amount AS amount FROM gl_entry e "
                f"WHERE e.gl_account_no IN ({ph}) AND {g.sql}")
         return EntryQuery("gl_entry", "", sel, [*accts, *g.params], "e.entry_no")
+    if use_preaggregates(db):  # the relation rows of the filtered value entries (indexed)
+        from invrecon.reconciliation import FAST_SHARE_SQL, fast_pieces_sql, inventory_item_sql
+
+        il = LedgerFilter(item=filters.item, location=filters.location).value_entry_sql("ve")
+        with_sql, _keys, frm, kp = fast_pieces_sql(filters, il.sql + inventory_item_sql(db, "ve"))
+        g = filters.gl_entry_date_sql("e")
+        sel = (f"SELECT {GL_ENTRY_FIELDS}, ve.entry_no AS value_entry_no, {FAST_SHARE_SQL} AS "
+               f"amount {frm} AND e.gl_account_no IN ({ph}) AND {g.sql}")
+        return EntryQuery("gl_entry", with_sql, sel, [*kp, *il.params, *accts, *g.params],
+                          "e.entry_no, value_entry_no")
     with_sql, _keys, _kp = pieces_sql(filters)
     where_sql, wp = pieces_sql_where(db, filters)
     g = filters.gl_entry_date_sql("e")

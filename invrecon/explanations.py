@@ -29,6 +29,7 @@ attributed linked amount and the unlinked terms are left out (they are "not attr
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,13 +82,16 @@ class ExplainContext:
     amounts: dict[tuple[str, str], int]
 
 
-def classify_pieces(ctx_setup: Setup, pieces: list[PieceGroup], t: str
+def classify_pieces(ctx_setup: Setup, pieces: list[PieceGroup], t: str,
+                    taus: list[str | None] | None = None
                     ) -> dict[str, list[tuple[PieceGroup, int]]]:
-    """Piece groups that make up each piece-based cause of type t, with their sign (+1 / -1)."""
+    """Piece groups that make up each piece-based cause of type t, with their sign (+1 / -1).
+    ``taus``: the pieces' types (``piece_type``) when already known."""
     s_t = set(ctx_setup.type_accounts[t])
     out: dict[str, list[tuple[PieceGroup, int]]] = defaultdict(list)
-    for p in pieces:
-        tau = piece_type(p, ctx_setup)
+    if taus is None:
+        taus = [piece_type(p, ctx_setup) for p in pieces]
+    for p, tau in zip(pieces, taus, strict=True):
         on = p.account in s_t
         if on and tau == t and p.gin != p.vin:
             out["posting_date_outside"].append((p, 1 if p.gin else -1))
@@ -107,6 +111,7 @@ def explain(ctx: ExplainContext) -> dict[str, list[Cause]]:
         all_accts = {a for t in ACCOUNT_TYPES for a in ctx.setup.type_accounts[t]}
         unl = unlinked_gl_sums(ctx.db, ctx.filters, all_accts)
     out: dict[str, list[Cause]] = {}
+    taus = [piece_type(p, ctx.setup) for p in ctx.pieces]
     for t in ACCOUNT_TYPES:
         diff = ctx.amounts[difference_cell(t)]
         if not diff:
@@ -121,7 +126,7 @@ def explain(ctx: ExplainContext) -> dict[str, list[Cause]]:
             for a in ctx.setup.type_accounts[t]:
                 amounts["unlinked_gl"] += unl.get((a, 0), 0)
                 amounts["closing_entries"] += unl.get((a, 1), 0)
-        for cause, groups in classify_pieces(ctx.setup, ctx.pieces, t).items():
+        for cause, groups in classify_pieces(ctx.setup, ctx.pieces, t, taus).items():
             amounts[cause] += sum(sign * p.amount for p, sign in groups)
         amounts["unexplained"] = diff - sum(v for k, v in amounts.items() if k != "unexplained")
         row, col = difference_cell(t)
@@ -196,11 +201,14 @@ class EntryQuery:
     select_sql: str
     params: list[object]
     order: str
+    count: Callable[[], int | None] | None = None  # a faster exact count (pre-aggregates)
 
     def page(self, db: Database, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         base = f"{self.with_sql} {self.select_sql}"
-        total = db.execute(f"{self.with_sql} SELECT count(*) FROM ({self.select_sql})",
-                           self.params).fetchone()[0]
+        total = self.count() if self.count is not None else None
+        if total is None:
+            total = db.execute(f"{self.with_sql} SELECT count(*) FROM ({self.select_sql})",
+                               self.params).fetchone()[0]
         cur = db.execute(f"{base} ORDER BY {self.order} LIMIT ? OFFSET ?",
                          [*self.params, limit, offset])
         names = [d[0] for d in cur.description]

@@ -5,7 +5,8 @@ the triggers in the same transaction as the entries, so a killed or failed write
 
 Tables (all STRICT, WITHOUT ROWID):
 
-* ``agg_value_entry_day``: value entries per posting date and classification / setup key
+* ``agg_value_entry_day``: value entries per posting date, item ('' = none) and classification /
+  setup key
   (item ledger entry type, entry type, variance type, assembly capacity, location, inventory /
   gen. bus. / gen. prod. posting group, WIP source item): sums of the four cost fields, the count
   and counts of non-zero amounts (drill-down page totals).
@@ -36,18 +37,20 @@ VE_DAY = "agg_value_entry_day"
 GL_DAY = "agg_gl_entry_day"
 PIECE_DAY = "agg_piece_day"
 MULTI = "agg_gl_multi"
-TABLES = (VE_DAY, GL_DAY, PIECE_DAY, MULTI)
+VE_TOTAL = "agg_value_entry_total"
+PIECE_TOTAL = "agg_piece_total"
+TABLES = (VE_DAY, GL_DAY, PIECE_DAY, MULTI, VE_TOTAL, PIECE_TOTAL)
 
 _TABLES_SQL = f"""
 CREATE TABLE {VE_DAY} (
-    posting_date TEXT NOT NULL, ile TEXT NOT NULL, et TEXT NOT NULL, vt TEXT NOT NULL,
+    posting_date TEXT NOT NULL, item TEXT NOT NULL, ile TEXT NOT NULL, et TEXT NOT NULL, vt TEXT NOT NULL,
     asm INTEGER NOT NULL, loc TEXT NOT NULL, ipg TEXT NOT NULL, gbus TEXT NOT NULL,
     gprod TEXT NOT NULL, wip_source TEXT NOT NULL,
     actual INTEGER NOT NULL, expected INTEGER NOT NULL, posted_actual INTEGER NOT NULL,
     posted_expected INTEGER NOT NULL, n INTEGER NOT NULL,
     n_actual INTEGER NOT NULL, n_expected INTEGER NOT NULL, n_sum INTEGER NOT NULL,
     n_diff INTEGER NOT NULL,
-    PRIMARY KEY (posting_date, ile, et, vt, asm, loc, ipg, gbus, gprod, wip_source)
+    PRIMARY KEY (posting_date, item, ile, et, vt, asm, loc, ipg, gbus, gprod, wip_source)
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE {GL_DAY} (
     acct TEXT NOT NULL, posting_date TEXT NOT NULL, closing INTEGER NOT NULL,
@@ -57,15 +60,34 @@ CREATE TABLE {GL_DAY} (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX {GL_DAY}_date ON {GL_DAY} (posting_date);
 CREATE TABLE {PIECE_DAY} (
-    gl_date TEXT NOT NULL, ve_date TEXT NOT NULL, ile TEXT NOT NULL, et TEXT NOT NULL,
+    gl_date TEXT NOT NULL, ve_date TEXT NOT NULL, item TEXT NOT NULL, ile TEXT NOT NULL, et TEXT NOT NULL,
     vt TEXT NOT NULL, asm INTEGER NOT NULL, loc TEXT NOT NULL, ipg TEXT NOT NULL,
     gbus TEXT NOT NULL, gprod TEXT NOT NULL, wip_source TEXT NOT NULL, acct TEXT NOT NULL,
     closing INTEGER NOT NULL, ap INTEGER NOT NULL, an INTEGER NOT NULL, ep INTEGER NOT NULL,
     en INTEGER NOT NULL, amount INTEGER NOT NULL, n INTEGER NOT NULL,
-    PRIMARY KEY (gl_date, ve_date, ile, et, vt, asm, loc, ipg, gbus, gprod, wip_source, acct,
+    PRIMARY KEY (gl_date, ve_date, item, ile, et, vt, asm, loc, ipg, gbus, gprod, wip_source, acct,
                  closing, ap, an, ep, en)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX {PIECE_DAY}_ve_date ON {PIECE_DAY} (ve_date);
+CREATE TABLE {VE_TOTAL} (
+    item TEXT NOT NULL, ile TEXT NOT NULL, et TEXT NOT NULL, vt TEXT NOT NULL,
+    asm INTEGER NOT NULL, loc TEXT NOT NULL, ipg TEXT NOT NULL, gbus TEXT NOT NULL,
+    gprod TEXT NOT NULL, wip_source TEXT NOT NULL,
+    actual INTEGER NOT NULL, expected INTEGER NOT NULL, posted_actual INTEGER NOT NULL,
+    posted_expected INTEGER NOT NULL, n INTEGER NOT NULL,
+    n_actual INTEGER NOT NULL, n_expected INTEGER NOT NULL, n_sum INTEGER NOT NULL,
+    n_diff INTEGER NOT NULL,
+    PRIMARY KEY (item, ile, et, vt, asm, loc, ipg, gbus, gprod, wip_source)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE {PIECE_TOTAL} (
+    item TEXT NOT NULL, ile TEXT NOT NULL, et TEXT NOT NULL,
+    vt TEXT NOT NULL, asm INTEGER NOT NULL, loc TEXT NOT NULL, ipg TEXT NOT NULL,
+    gbus TEXT NOT NULL, gprod TEXT NOT NULL, wip_source TEXT NOT NULL, acct TEXT NOT NULL,
+    closing INTEGER NOT NULL, ap INTEGER NOT NULL, an INTEGER NOT NULL, ep INTEGER NOT NULL,
+    en INTEGER NOT NULL, amount INTEGER NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (item, ile, et, vt, asm, loc, ipg, gbus, gprod, wip_source, acct, closing, ap,
+                 an, ep, en)
+) STRICT, WITHOUT ROWID;
 CREATE TABLE {MULTI} (
     g INTEGER PRIMARY KEY, a INTEGER NOT NULL, spa INTEGER NOT NULL, spe INTEGER NOT NULL,
     c TEXT NOT NULL, pc TEXT NOT NULL
@@ -86,13 +108,13 @@ def _wip(v: str) -> str:
             f"{v}.source_no <> coalesce({v}.item_no, '') THEN {v}.source_no ELSE '' END")
 
 
-_VE_KEY = ("posting_date", "ile", "et", "vt", "asm", "loc", "ipg", "gbus", "gprod", "wip_source")
+_VE_KEY = ("posting_date", "item", "ile", "et", "vt", "asm", "loc", "ipg", "gbus", "gprod", "wip_source")
 _VE_VALS = ("actual", "expected", "posted_actual", "posted_expected", "n", "n_actual",
             "n_expected", "n_sum", "n_diff")
 
 
 def _ve_select(v: str, sign: str, aliases: bool = False) -> str:
-    return _alias(_split(f"{v}.posting_date, {v}.item_ledger_entry_type, {v}.entry_type, {v}.variance_type, "
+    return _alias(_split(f"{v}.posting_date, coalesce({v}.item_no, ''), {v}.item_ledger_entry_type, {v}.entry_type, {v}.variance_type, "
             f"{_asm(v)}, {v}.location_code, {v}.inventory_posting_group, "
             f"{v}.gen_bus_posting_group, {v}.gen_prod_posting_group, {_wip(v)}, "
             f"{sign}{v}.cost_amount_actual, {sign}{v}.cost_amount_expected, "
@@ -132,7 +154,11 @@ def _upsert(table: str, keys: tuple[str, ...], vals: tuple[str, ...], select: st
 
 
 def _ve_upsert(v: str, sign: str) -> str:
-    return _upsert(VE_DAY, _VE_KEY, _VE_VALS, f"SELECT {_ve_select(v, sign)} WHERE 1")
+    """Upserts into the per-day and the all-dates table (two statements)."""
+    sel = f"SELECT {_ve_select(v, sign)} WHERE 1"
+    total = f"SELECT {_ve_select(v, sign).split(', ', 1)[1]} WHERE 1"
+    return (_upsert(VE_DAY, _VE_KEY, _VE_VALS, sel) + ";\n    "
+            + _upsert(VE_TOTAL, _VE_KEY[1:], _VE_VALS, total))
 
 
 _GL_KEY = ("acct", "posting_date", "closing")
@@ -150,7 +176,7 @@ def _gl_upsert(e: str, sign: str) -> str:
     return _upsert(GL_DAY, _GL_KEY, _GL_VALS, sel)
 
 
-_PIECE_KEY = ("gl_date", "ve_date", "ile", "et", "vt", "asm", "loc", "ipg", "gbus", "gprod",
+_PIECE_KEY = ("gl_date", "ve_date", "item", "ile", "et", "vt", "asm", "loc", "ipg", "gbus", "gprod",
               "wip_source", "acct", "closing", "ap", "an", "ep", "en")
 _PIECE_VALS = ("amount", "n")
 
@@ -170,7 +196,7 @@ def _case_share(e: str, v: str, case_col: str) -> str:
 
 
 def _piece_select(e: str, v: str, share: str, sign: str, aliases: bool = False) -> str:
-    return _alias(_split(f"{e}.posting_date, {v}.posting_date, {v}.item_ledger_entry_type, {v}.entry_type, "
+    return _alias(_split(f"{e}.posting_date, {v}.posting_date, coalesce({v}.item_no, ''), {v}.item_ledger_entry_type, {v}.entry_type, "
             f"{v}.variance_type, {_asm(v)}, {v}.location_code, {v}.inventory_posting_group, "
             f"{v}.gen_bus_posting_group, {v}.gen_prod_posting_group, {_wip(v)}, "
             f"coalesce({e}.gl_account_no, ''), {e}.closing, "
@@ -181,8 +207,12 @@ def _piece_select(e: str, v: str, share: str, sign: str, aliases: bool = False) 
 
 
 def _piece_upsert(e: str, v: str, share: str, sign: str, from_where: str) -> str:
-    return _upsert(PIECE_DAY, _PIECE_KEY, _PIECE_VALS,
-                   f"SELECT {_piece_select(e, v, share, sign)} {from_where}")
+    """Upserts into the per-day and the all-dates table (two statements)."""
+    exprs = _split(_piece_select(e, v, share, sign))
+    return (_upsert(PIECE_DAY, _PIECE_KEY, _PIECE_VALS,
+                    f"SELECT {', '.join(exprs)} {from_where}") + ";\n    "
+            + _upsert(PIECE_TOTAL, _PIECE_KEY[2:], _PIECE_VALS,
+                      f"SELECT {', '.join(exprs[2:])} {from_where}"))
 
 
 def _case_expr(a: str, spa: str, spe: str) -> str:
@@ -405,7 +435,13 @@ def _fill_sql() -> list[str]:
               f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
               f"LEFT JOIN {MULTI} m ON m.g = r.gl_entry_no "
               f"WHERE m.g IS NULL OR m.c IN ('A', 'E')) GROUP BY {', '.join(_PIECE_KEY)}")
-    return [ve, gl, multi, pieces]
+    ve_total = (f"INSERT INTO {VE_TOTAL} ({', '.join((*_VE_KEY[1:], *_VE_VALS))}) "
+                f"SELECT {', '.join(_VE_KEY[1:])}, {', '.join(f'sum({c})' for c in _VE_VALS)} "
+                f"FROM {VE_DAY} GROUP BY {', '.join(_VE_KEY[1:])}")
+    piece_total = (f"INSERT INTO {PIECE_TOTAL} ({', '.join((*_PIECE_KEY[2:], *_PIECE_VALS))}) "
+                   f"SELECT {', '.join(_PIECE_KEY[2:])}, sum(amount), sum(n) "
+                   f"FROM {PIECE_DAY} GROUP BY {', '.join(_PIECE_KEY[2:])}")
+    return [ve, gl, multi, pieces, ve_total, piece_total]
 
 
 def _run(db: Database, statements: list[str]) -> None:
@@ -489,8 +525,11 @@ def check(db: Database) -> list[Mismatch]:
             db.execute(f"CREATE TEMP TABLE IF NOT EXISTS expect_{t} AS SELECT * FROM {t} WHERE 0")
             db.execute(f"DELETE FROM temp.expect_{t}")
         stmts = [s.replace(f"INSERT INTO {t} ", f"INSERT INTO temp.expect_{t} ", 1)
-                 for s, t in zip(_fill_sql(), (VE_DAY, GL_DAY, MULTI, PIECE_DAY), strict=True)]
-        stmts = [s.replace(f"LEFT JOIN {MULTI} m", f"LEFT JOIN temp.expect_{MULTI} m") for s in stmts]
+                 for s, t in zip(_fill_sql(), (VE_DAY, GL_DAY, MULTI, PIECE_DAY, VE_TOTAL,
+                                               PIECE_TOTAL), strict=True)]
+        stmts = [s.replace(f"LEFT JOIN {MULTI} m", f"LEFT JOIN temp.expect_{MULTI} m")
+                 .replace(f"FROM {VE_DAY} ", f"FROM temp.expect_{VE_DAY} ")
+                 .replace(f"FROM {PIECE_DAY} ", f"FROM temp.expect_{PIECE_DAY} ") for s in stmts]
         _run(db, stmts)
         for t in TABLES:
             cols = [r[1] for r in db.execute(f"PRAGMA table_info({t})")]

@@ -22,6 +22,7 @@ All SQL lives in a handful of functions (``item_side_groups``, ``gl_account_sums
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -183,6 +184,7 @@ class Leg:
     credit: str | None
 
 
+@functools.lru_cache(maxsize=4096)
 def legs(ile: str, et: str, vt: str, assembly: bool) -> tuple[Leg, ...]:
     """Posting-rule projection of one value-entry classification (20-posting §2.3).
 
@@ -415,8 +417,8 @@ def item_side_groups(db: Database, filters: LedgerFilter, *, by_item: bool = Fal
     """ONE GROUP BY over the value entries within the filters, by classification and setup keys
     (and item no. when ``by_item``): from the per-day pre-aggregate when it can answer (no item
     filter, not per item), else from the entries (an item filter uses the item index)."""
-    if not by_item and not extra_where and not filters.item and use_preaggregates(db):
-        return _item_side_groups_agg(db, filters)
+    if not extra_where and use_preaggregates(db):
+        return _item_side_groups_agg(db, filters, by_item=by_item)
     return _item_side_groups_raw(db, filters, by_item=by_item, extra_where=extra_where,
                                  extra_params=extra_params)
 
@@ -631,30 +633,67 @@ def _merge_item_groups(rows: Iterable[tuple], sign: int, acc: dict[tuple, list[i
             cur[i] += sign * v
 
 
-def _item_side_groups_agg(db: Database, filters: LedgerFilter) -> list[ItemGroup]:
-    """item_side_groups from agg_value_entry_day (date and location filters), minus the value
-    entries of non-inventory items read through the item index."""
-    f = LedgerFilter(date_from=filters.date_from, date_to=filters.date_to,
-                     location=filters.location).value_entry_sql("a")
-    sql = (f"SELECT a.ile, a.et, a.vt, a.asm, a.loc, a.ipg, a.gbus, a.gprod, a.wip_source, NULL, "
-           f"sum(a.actual), sum(a.expected), sum(a.posted_actual), sum(a.posted_expected), "
-           f"sum(a.n) FROM {preaggregates.VE_DAY} a WHERE {f.sql.replace('a.location_code', 'a.loc')} "
-           f"GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 HAVING sum(a.n) <> 0")
+def _agg_where(db: Database, filters: LedgerFilter, *, inventory_only: bool = True
+               ) -> SqlFilter:
+    """Location, item and item-type conditions on a pre-aggregate (alias a; '' = no item)."""
+    loc = compile_filter("a.loc", filters.location)
+    item = compile_filter("nullif(a.item, '')", filters.item, nullable=True)
+    sql = f"{loc.sql} AND {item.sql}"
+    if inventory_only and _non_inventory_items(db):
+        sql += " AND a.item NOT IN (SELECT no FROM item WHERE type <> 'Inventory')"
+    return SqlFilter(sql, (*loc.params, *item.params))
+
+
+def _agg_value_entry_rows(db: Database, filters: LedgerFilter, keys: str, n_keys: int,
+                          vals: tuple[str, ...], *, inventory_only: bool = True
+                          ) -> dict[tuple, list[int]]:
+    """Sums of agg_value_entry_day / _total columns ``vals`` per ``keys`` (SQL over alias a)
+    within the filters (value entries of non-inventory items left out when ``inventory_only``)."""
+    w = _agg_where(db, filters, inventory_only=inventory_only)
+    cols = f"{keys}, " + ", ".join(f"sum(a.{v})" for v in vals)
+    group = "GROUP BY " + ", ".join(str(i + 1) for i in range(n_keys))
     acc: dict[tuple, list[int]] = {}
-    _merge_item_groups(db.execute(sql, f.params), 1, acc)
-    others = _non_inventory_items(db)
-    if others:
-        w = filters.value_entry_sql("ve")
-        ph = ",".join("?" * len(others))
-        raw = (f"SELECT {class_sql('ve')}, ve.location_code, ve.inventory_posting_group, "
-               f"ve.gen_bus_posting_group, ve.gen_prod_posting_group, "
-               f"{WIP_SOURCE_SQL.format(a='ve')}, NULL, sum(ve.cost_amount_actual), "
-               f"sum(ve.cost_amount_expected), sum(ve.cost_posted_to_gl), "
-               f"sum(ve.expected_cost_posted_to_gl), count(*) FROM value_entry ve "
-               f"WHERE ve.item_no IN ({ph}) AND {w.sql} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9")
-        _merge_item_groups(db.execute(raw, [*others, *w.params]), -1, acc)
-    return [ItemGroup(k[0], k[1], k[2], bool(k[3]), SetupKey(k[4], k[5], k[6], k[7], k[8]), None,
+
+    def merge(rows: Iterable[tuple], sign: int) -> None:
+        for r in rows:
+            cur = acc.setdefault(tuple(r[:n_keys]), [0] * len(vals))
+            for i, v in enumerate(r[n_keys:]):
+                cur[i] += sign * v
+
+    d = LedgerFilter(date_from=filters.date_from, date_to=filters.date_to).value_entry_sql("a")
+    if filters.date_from and filters.date_to:  # a range: its days
+        sql = f"SELECT {cols} FROM {preaggregates.VE_DAY} a WHERE {d.sql} AND {w.sql} {group}"
+        merge(db.execute(sql, [*d.params, *w.params]), 1)
+    else:  # all dates, minus the days outside an open-ended range
+        sql = f"SELECT {cols} FROM {preaggregates.VE_TOTAL} a WHERE {w.sql} {group}"
+        merge(db.execute(sql, w.params), 1)
+        if filters.date_from or filters.date_to:
+            sql = (f"SELECT {cols} FROM {preaggregates.VE_DAY} a WHERE NOT ({d.sql}) "
+                   f"AND {w.sql} {group}")
+            merge(db.execute(sql, [*d.params, *w.params]), -1)
+    return acc
+
+
+def _item_side_groups_agg(db: Database, filters: LedgerFilter, *, by_item: bool = False
+                          ) -> list[ItemGroup]:
+    """item_side_groups from the pre-aggregates."""
+    item = "nullif(a.item, '')" if by_item else "NULL"
+    acc = _agg_value_entry_rows(
+        db, filters, f"a.ile, a.et, a.vt, a.asm, a.loc, a.ipg, a.gbus, a.gprod, a.wip_source, "
+        f"{item}", 10, ("actual", "expected", "posted_actual", "posted_expected", "n"))
+    return [ItemGroup(k[0], k[1], k[2], bool(k[3]), SetupKey(k[4], k[5], k[6], k[7], k[8]), k[9],
                       *v) for k, v in acc.items() if v[4]]
+
+
+def class_nonzero_counts(db: Database, filters: LedgerFilter
+                         ) -> dict[tuple[str, str, str, int], list[int]] | None:
+    """Per classification (ile, et, vt, asm): the number of value entries within the filters
+    with actual <> 0, expected <> 0, actual + expected <> 0, actual - expected <> 0 (drill-down
+    page totals); None when the pre-aggregates cannot answer (item filter, no aggregates)."""
+    if not use_preaggregates(db):
+        return None
+    return _agg_value_entry_rows(db, filters, "a.ile, a.et, a.vt, a.asm", 4,
+                                 ("n_actual", "n_expected", "n_sum", "n_diff"))
 
 
 X_PIECES_CTE = (PIECES_CTE
@@ -662,7 +701,7 @@ X_PIECES_CTE = (PIECES_CTE
                          "        GROUP BY gl_entry_no HAVING count(*) > 1",
                          f"SELECT g FROM {preaggregates.MULTI} WHERE c = 'X'")
                 .split("    pieces AS (")[0]
-                + "    pieces AS (SELECT g, v, (CASE WHEN a < 0 THEN -1 ELSE 1 END) * "
+                + "    pieces AS MATERIALIZED (SELECT g, v, (CASE WHEN a < 0 THEN -1 ELSE 1 END) * "
                   "(fl + (rk <= left_over)) AS share FROM m4)\n")
 assert f"FROM {preaggregates.MULTI}" in X_PIECES_CTE
 """The pieces of the multi-linked G/L entries whose split the pre-aggregate cannot hold
@@ -672,27 +711,33 @@ FAST_SHARE_SQL = ("(CASE WHEN m.g IS NULL THEN e.amount WHEN m.c = 'A' THEN (CAS
                   "< 0 THEN -abs(ve.cost_posted_to_gl) ELSE abs(ve.cost_posted_to_gl) END) "
                   "WHEN m.c = 'E' THEN (CASE WHEN e.amount < 0 THEN "
                   "-abs(ve.expected_cost_posted_to_gl) ELSE abs(ve.expected_cost_posted_to_gl) END) "
-                  "ELSE x.share END)")
+                  "ELSE (SELECT x.share FROM pieces x WHERE x.g = r.gl_entry_no "
+                  "AND x.v = r.value_entry_no) END)")
 
 
-def fast_pieces_sql(filters: LedgerFilter, ve_where: str) -> tuple[str, str, str, list[object]]:
+def fast_pieces_sql(filters: LedgerFilter, ve_where: str, *, irregular: bool = False
+                    ) -> tuple[str, str, str, list[object]]:
     """(WITH, piece keys, FROM/WHERE, params) for the pieces of the relation rows of the value
-    entries matching ``ve_where`` (an indexed subset), with shares from agg_gl_multi."""
+    entries matching ``ve_where`` (an indexed subset), with shares from agg_gl_multi; with
+    ``irregular`` only those of the case-'X' multi-linked G/L entries (read from those)."""
     gin, gp = _in_range_sql("e.posting_date", filters, gl=True)
     vin, vp = _in_range_sql("ve.posting_date", filters, gl=False)
     keys = PIECE_KEY_SQL.replace("p.share", FAST_SHARE_SQL).format(
         cls=class_sql("ve"), wip=WIP_SOURCE_SQL.format(a="ve"), gin=gin, vin=vin)
-    frm = (f"FROM value_entry ve JOIN gl_item_ledger_relation r ON r.value_entry_no = ve.entry_no "
-           f"JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
+    driver = ("FROM value_entry ve JOIN gl_item_ledger_relation r ON r.value_entry_no = ve.entry_no "
+              if not irregular else
+              f"FROM {preaggregates.MULTI} mx CROSS JOIN gl_item_ledger_relation r "
+              f"ON r.gl_entry_no = mx.g AND mx.c = 'X' CROSS JOIN value_entry ve "
+              f"ON ve.entry_no = r.value_entry_no ")
+    frm = (f"{driver}JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
            f"LEFT JOIN {preaggregates.MULTI} m ON m.g = r.gl_entry_no "
-           f"LEFT JOIN pieces x ON x.g = r.gl_entry_no AND x.v = r.value_entry_no "
            f"WHERE ({gin} OR {vin}) AND {ve_where}")
     return "WITH " + X_PIECES_CTE, keys, frm, [*gp, *vp]
 
 
-def _piece_rows(db: Database, filters: LedgerFilter, ve_where: str, params: list[object]
-                ) -> list[tuple]:
-    with_sql, keys, frm, kp = fast_pieces_sql(filters, ve_where)
+def _piece_rows(db: Database, filters: LedgerFilter, ve_where: str, params: list[object],
+                *, irregular: bool = False) -> list[tuple]:
+    with_sql, keys, frm, kp = fast_pieces_sql(filters, ve_where, irregular=irregular)
     sql = (f"{with_sql} SELECT {keys}, sum({FAST_SHARE_SQL}), count(*) {frm} "
            f"GROUP BY {', '.join(str(i + 1) for i in range(len(PIECE_KEY_COLUMNS)))}")
     return list(db.execute(sql, [*kp, *kp, *params]))
@@ -707,31 +752,55 @@ def _relation_piece_groups_agg(db: Database, filters: LedgerFilter) -> list[Piec
             cur[0] += sign * r[17]
             cur[1] += sign * r[18]
 
-    if filters.item:
-        w = filters.value_entry_sql("ve")
-        add(_piece_rows(db, filters, w.sql + inventory_item_sql(db, "ve"), list(w.params)), 1)
-    else:
+    if True:  # (one branch: every filter is answered from the aggregates)
         gin, gp = _in_range_sql("a.gl_date", filters, gl=True)
         vin, vp = _in_range_sql("a.ve_date", filters, gl=False)
         vin = vin.replace("ve.posting_date", "a.ve_date")
         gin = gin.replace("e.posting_date", "a.gl_date").replace("e.closing", "a.closing")
-        loc = compile_filter("a.loc", filters.location)
-        sql = (f"SELECT a.ile, a.et, a.vt, a.asm, a.loc, a.ipg, a.gbus, a.gprod, a.wip_source, "
-               f"nullif(a.acct, ''), a.closing, a.ap, a.an, a.ep, a.en, {gin}, {vin}, "
-               f"sum(a.amount), sum(a.n) FROM {preaggregates.PIECE_DAY} a "
-               f"WHERE ({gin} OR {vin}) AND {loc.sql} "
-               f"GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17")
-        add(db.execute(sql, [*gp, *vp, *gp, *vp, *loc.params]), 1)
-        # the irregular multi-linked G/L entries (computed), minus non-inventory items' pieces
-        il = LedgerFilter(location=filters.location).value_entry_sql("ve")
-        xw = (f"r.gl_entry_no IN (SELECT g FROM {preaggregates.MULTI} WHERE c = 'X') "
-              f"AND {il.sql}{inventory_item_sql(db, 've')}")
-        add(_piece_rows(db, filters, xw, list(il.params)), 1)
-        others = _non_inventory_items(db)
-        if others:
-            ph = ",".join("?" * len(others))
-            nw = (f"ve.item_no IN ({ph}) AND {il.sql} AND (m.c IS NULL OR m.c <> 'X')")
-            add(_piece_rows(db, filters, nw, [*others, *il.params]), -1)
+        loc = _agg_where(db, filters)
+        keys = ("a.ile, a.et, a.vt, a.asm, a.loc, a.ipg, a.gbus, a.gprod, a.wip_source, "
+                "nullif(a.acct, ''), a.closing, a.ap, a.an, a.ep, a.en")
+        group = ("GROUP BY a.ile, a.et, a.vt, a.asm, a.loc, a.ipg, a.gbus, a.gprod, "
+                 "a.wip_source, a.acct, a.closing, a.ap, a.an, a.ep, a.en")
+        combos = ", ".join(
+            f"sum(CASE WHEN {c} THEN a.amount END), sum(CASE WHEN {c} THEN a.n END)"
+            for c in ("gi AND vi", "gi AND NOT vi", "vi AND NOT gi"))
+        day = (f"(SELECT *, {gin} AS gi, {vin} AS vi FROM {preaggregates.PIECE_DAY} a "
+               f"WHERE {{where}}) a")
+        rows: list[tuple] = []
+
+        def split(sql: str, params: list[object], sign: int) -> None:
+            for r in db.execute(sql, params):
+                for gi, vi, i in ((1, 1, 15), (1, 0, 17), (0, 1, 19)):
+                    if r[i + 1]:
+                        rows.append((*r[:15], gi, vi, sign * r[i], sign * r[i + 1]))
+
+        if filters.date_from and filters.date_to:  # a range: the pieces with a date in it
+            split(f"SELECT {keys}, {combos} FROM {day.format(where=f'({gin} OR {vin}) AND {loc.sql}')} "
+                  f"{group}", [*gp, *vp, *gp, *vp, *loc.params], 1)
+        else:  # all pieces as in range, corrected by those with a date outside
+            total = (f"SELECT {keys}, sum(a.amount), sum(a.n) FROM {preaggregates.PIECE_TOTAL} a "
+                     f"WHERE {loc.sql} {group}")
+            for r in db.execute(total, loc.params):
+                rows.append((*r[:15], 1, 1, r[15], r[16]))
+            hint, hp = "1", []
+            if filters.include_closing and filters.date_to:
+                hint, hp = "(a.gl_date >= ? OR a.ve_date > ?)", [filters.date_to.isoformat()] * 2
+            elif filters.include_closing and filters.date_from:
+                hint, hp = "(a.gl_date < ? OR a.ve_date < ?)", [filters.date_from.isoformat()] * 2
+            if filters.date_from or filters.date_to or not filters.include_closing:
+                where = f"{hint} AND NOT ({gin} AND {vin}) AND {loc.sql}"
+                q = f"SELECT {keys}, {combos} FROM {day.format(where=where)} {group}"
+                split(q, [*gp, *vp, *hp, *gp, *vp, *loc.params], 1)
+                q0 = (f"SELECT {keys}, sum(a.amount), sum(a.n) FROM {preaggregates.PIECE_DAY} a "
+                      f"WHERE {where} {group}")
+                for r in db.execute(q0, [*hp, *gp, *vp, *loc.params]):
+                    rows.append((*r[:15], 1, 1, -r[15], -r[16]))
+        add(rows, 1)
+        # the irregular multi-linked G/L entries, computed
+        il = LedgerFilter(item=filters.item, location=filters.location).value_entry_sql("ve")
+        xw = f"{il.sql}{inventory_item_sql(db, 've')}"
+        add(_piece_rows(db, filters, xw, list(il.params), irregular=True), 1)
     out = []
     for r, (amount, count) in acc.items():
         if count:

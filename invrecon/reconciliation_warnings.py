@@ -24,6 +24,7 @@ from collections import defaultdict
 
 from sqlite_utils import Database
 
+from invrecon import preaggregates
 from invrecon.money import format_cents_grouped
 from invrecon.reconciliation import (
     ACCOUNT_TYPES,
@@ -35,10 +36,12 @@ from invrecon.reconciliation import (
     Matrix,
     Setup,
     Warning,
+    _agg_value_entry_rows,
     difference_cell,
     gl_total_cell,
     legs,
     shared_accounts,
+    use_preaggregates,
 )
 
 # BC's display priority (§6.1), then ours.
@@ -136,8 +139,10 @@ def compute_warnings(db: Database, m: Matrix, setup: Setup, groups: list[ItemGro
         amounts = "; ".join(f"{TYPE_NAMES[t]} {_money(per_type[t])}" for t in types)
         detail = f"{details[code]} Amounts: {amounts}."
         if code == "closed_fiscal_year":
+            table, live = ((preaggregates.GL_DAY, " AND e.n <> 0") if use_preaggregates(db)
+                           else ("gl_entry", ""))
             dates = [r[0] for r in db.execute(
-                "SELECT DISTINCT posting_date FROM gl_entry e WHERE closing = 1 AND "
+                f"SELECT DISTINCT posting_date FROM {table} e WHERE closing = 1{live} AND "
                 + f.gl_entry_date_sql("e").sql + " ORDER BY 1", f.gl_entry_date_sql("e").params)]
             closed = db.execute("SELECT count(*) FROM accounting_period WHERE closed = 1"
                                 ).fetchone()[0]
@@ -228,9 +233,13 @@ def _setup_health(db: Database, m: Matrix, setup: Setup, groups: list[ItemGroup]
                       [difference_cell(t) for t in types]))
     # Expected cost while expected cost posting is off.
     if not setup.expected_cost_posting:
-        w = m.filters.value_entry_sql("ve")
-        n, e = db.execute(f"SELECT count(*), coalesce(sum(cost_amount_expected), 0) FROM value_entry "
-                          f"ve WHERE cost_amount_expected <> 0 AND {w.sql}", w.params).fetchone()
+        if not m.filters.item and use_preaggregates(db):
+            # every value entry (non-inventory items too), from the pre-aggregates
+            sums = _agg_value_entry_rows(db, m.filters, "1", 1, ("n_expected", "expected"),
+                                         inventory_only=False)
+            n, e = sums.get((1,), [0, 0])
+        else:
+            n, e = _raw_expected(db, m.filters)
         if n:
             types = [t for t in ("inventory_interim", "invt_accrual_interim", "cogs_interim",
                                  "wip_inventory") if m.amounts.get(difference_cell(t))]
@@ -239,6 +248,13 @@ def _setup_health(db: Database, m: Matrix, setup: Setup, groups: list[ItemGroup]
                           "Posting to G/L is off: the interim differences they cause are by "
                           "design, not errors.", [difference_cell(t) for t in types]))
     return out
+
+
+def _raw_expected(db: Database, f) -> tuple[int, int]:
+    w = f.value_entry_sql("ve")
+    return tuple(db.execute(f"SELECT count(*), coalesce(sum(cost_amount_expected), 0) FROM "
+                            f"value_entry ve WHERE cost_amount_expected <> 0 AND {w.sql}",
+                            w.params).fetchone())
 
 
 def row_warning(warnings: list[Warning], row_key: str) -> Warning | None:

@@ -292,9 +292,18 @@ def test_drill_pages_and_counts_agree_with_the_entries(db, builder):
         builder.value_entry(cost_amount_actual=10 * i + 1, posting_date=DATES[i % 4],
                             item_ledger_entry_type="Sale" if i % 3 else "Purchase",
                             cost_amount_expected=5 if i % 5 == 0 else 0)
-    for f in FILTERS[:5]:
+    v = builder.value_entry(cost_amount_actual=40, posting_date="2025-01-31", location_code="RED",
+                            cost_posted_to_gl=40)
+    for acct, amt, day in (("2130", 40, "2025-02-01"), ("7180", -40, "2025-01-31")):
+        g = builder.gl_entry(acct, amt, posting_date=day)
+        db.execute("INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no) VALUES "
+                   "(?, ?)", [g, v])
+    builder.gl_entry("2130", 7, posting_date="2025-01-20")  # unlinked
+    for f in FILTERS:
         for row, col in [("cogs", "inventory"), ("total", "inventory"),
-                         ("total", "inventory_interim"), ("cogs_interim", "inventory_interim")]:
+                         ("total", "inventory_interim"), ("cogs_interim", "inventory_interim"),
+                         ("gl_total", "inventory"), ("difference", "inventory"),
+                         ("direct_cost_applied", "gl_total")]:
             old = reconciliation.USE_PREAGGREGATES
             try:
                 pages = []
