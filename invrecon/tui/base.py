@@ -8,8 +8,10 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import DataTable
 
 # Keys that belong to the tables of a screen (not declared as screen bindings) but that the help
 # screen must list too: (key display, description).
@@ -56,3 +58,36 @@ class InvreconScreen(Screen):
                 seen.add(b.action)
                 out.append(b)
         return out
+
+
+def _cell_len(value: Any) -> int:
+    if isinstance(value, Text):
+        return max((len(line) for line in value.plain.splitlines()), default=0)
+    return len(str(value))
+
+
+class TableBuilder:
+    """Collects columns and rows, then fills a DataTable with explicit column widths computed
+    from the cells (deterministic; no reliance on the table's idle-time auto-width)."""
+
+    def __init__(self) -> None:
+        self.columns: list[tuple[Text, str | None]] = []
+        self.rows: list[tuple[tuple[Any, ...], str | None]] = []
+
+    def add_column(self, label: Text, key: str | None = None) -> None:
+        self.columns.append((label, key))
+
+    def add_row(self, *cells: Any, key: str | None = None) -> None:
+        self.rows.append((cells, key))
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def apply(self, table: DataTable, *, max_width: int = 80) -> None:
+        table.clear(columns=True)
+        for i, (label, key) in enumerate(self.columns):
+            width = max([_cell_len(label), *(_cell_len(cells[i]) for cells, _ in self.rows)])
+            table.add_column(label, key=key, width=max(1, min(width, max_width)))
+        for cells, key in self.rows:
+            table.add_row(*cells, key=key)

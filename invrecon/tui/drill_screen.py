@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from invrecon.errors import InvreconError
 from invrecon.filters import LedgerFilter
 from invrecon.money import format_cents, format_cents_grouped, format_units
-from invrecon.tui.base import TABLE_KEYS, InvreconScreen
+from invrecon.tui.base import TABLE_KEYS, InvreconScreen, TableBuilder
 from invrecon.tui.engines import EngineMissing, connect, engine
 
 PAGE_SIZE = 500
@@ -226,8 +226,7 @@ class DrillLinesScreen(DrillScreen):
     def show(self, result: Any) -> None:
         self.lines = list(result.lines)
         self.result = result
-        table = self.table
-        table.clear(columns=True)
+        table = TableBuilder()
         table.add_column(Text("Type"), key="type")
         table.add_column(Text("No."), key="no")
         table.add_column(Text("Description"), key="description")
@@ -248,6 +247,7 @@ class DrillLinesScreen(DrillScreen):
                       key="total")
         for side, text in self.all_rows[1:]:
             table.add_row(Text(""), Text(""), Text(text), Text(""), key=f"all-{side}")
+        table.apply(self.table)
         n = len(self.lines)
         status = Text(f"{n:,} line{'s' if n != 1 else ''}, total ")
         status.append(format_cents_grouped(total), style="bold")
@@ -332,8 +332,7 @@ class EntriesScreen(DrillScreen):
 
     def show(self, page: Any) -> None:
         self.page = page
-        table = self.table
-        table.clear(columns=True)
+        table = TableBuilder()
         keys = list(page.rows[0].keys()) if page.rows else ["entry_no"]
         self.keys = [k for k in FIRST_KEYS if k in keys] + [k for k in keys
                                                             if k not in FIRST_KEYS]
@@ -342,6 +341,7 @@ class EntriesScreen(DrillScreen):
                              key=key)
         for i, row in enumerate(page.rows):
             table.add_row(*(cell(k, row.get(k)) for k in self.keys), key=str(i))
+        table.apply(self.table)
         status = Text()
         status.append(f"{KIND_PLURALS.get(page.kind, page.kind)}: ")
         status.append(self.range_label, style="bold")
@@ -406,8 +406,7 @@ class EntryDetailScreen(DrillScreen):
         entry, linked, linked_kind = split_detail(detail, self.kind)
         self.linked = linked
         self.linked_kind = linked_kind
-        table = self.table
-        table.clear(columns=True)
+        table = TableBuilder()
         table.add_column(Text("Field"), key="field")
         table.add_column(Text("Value"), key="value")
         for key, value in entry.items():
@@ -425,6 +424,7 @@ class EntryDetailScreen(DrillScreen):
             if isinstance(amount, int):
                 value.append(f"  {format_cents_grouped(amount)}")
             table.add_row(Text(""), value, key=f"l-{i}")
+        table.apply(self.table)
         status = Text()
         status.append(f"{KIND_TITLES.get(self.kind, self.kind)} {self.entry_no}", style="bold")
         status.append(f" with {len(linked):,} linked "
@@ -491,8 +491,7 @@ class PerAccountScreen(DrillScreen):
 
     def show(self, accounts: Any) -> None:
         self.accounts = list(accounts)
-        table = self.table
-        table.clear(columns=True)
+        table = TableBuilder()
         for i, h in enumerate(self.HEADER):
             table.add_column(Text(h, justify="right" if i >= 3 else "left"), key=str(i))
         for i, a in enumerate(self.accounts):
@@ -503,6 +502,7 @@ class PerAccountScreen(DrillScreen):
                           *(Text(format_cents_grouped(v) if v else "", justify="right")
                             for v in (a.projected, a.projected_posted, a.actual)),
                           diff, key=str(i))
+        table.apply(self.table)
         off = sum(1 for a in self.accounts if a.difference)
         self.set_status(f"{len(self.accounts):,} G/L accounts, {off:,} with a difference; "
                         "Enter opens the account's G/L entries")

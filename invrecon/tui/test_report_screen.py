@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from invrecon.filters import LedgerFilter
 from invrecon.money import format_cents, format_cents_grouped
-from invrecon.tui.base import TABLE_KEYS, InvreconScreen
+from invrecon.tui.base import TABLE_KEYS, InvreconScreen, TableBuilder
 from invrecon.tui.engines import EngineMissing, connect, engine
 
 SHOW_ROWS = 2_000  # the built-in DataTable stays responsive up to a few thousand rows
@@ -112,14 +112,13 @@ class TestReportScreen(InvreconScreen):
     def _show(self, report: Any) -> None:
         self.report = report
         self.loaded = True
-        problems = self.query_one("#problems", DataTable)
-        problems.clear(columns=True)
+        problems = TableBuilder()
         for h in self.PROBLEM_HEADER:
             problems.add_column(Text(h))
         for row in self.problem_rows(SHOW_ROWS):
             problems.add_row(*(Text("" if v is None else str(v)) for v in row))
-        lines = self.query_one("#lines", DataTable)
-        lines.clear(columns=True)
+        problems.apply(self.query_one("#problems", DataTable))
+        lines = TableBuilder()
         for h in self.LINE_HEADER:
             lines.add_column(Text(h, justify="right" if h in ("Amount", "Value Entries")
                                   else "left"))
@@ -134,6 +133,7 @@ class TestReportScreen(InvreconScreen):
                 else:
                     cells.append(Text("" if v is None else str(v)))
             lines.add_row(*cells)
+        lines.apply(self.query_one("#lines", DataTable))
         skips = sum(1 for p in self.problems if _get(p, "kind") == "skip")
         overrides = len(self.problems) - skips
         shown = ""
