@@ -67,8 +67,7 @@ def timed(code: str, *, setup: str = "", repeat: int = 3) -> dict:
         elapsed = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         print(json.dumps({{"seconds": elapsed, "rss": rss}}))
-    """).format(setup=textwrap.dedent(setup).replace("\n", "\n        "),
-                code=textwrap.dedent(code).replace("\n", "\n        "))
+    """).format(setup=textwrap.dedent(setup), code=textwrap.dedent(code))
     runs = []
     for _ in range(repeat):
         out = subprocess.run([PY, "-c", script], check=True, capture_output=True, text=True)

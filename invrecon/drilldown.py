@@ -3,6 +3,7 @@ the entries (paged in SQL, ORDER BY entry no.) -> one entry with what it links t
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,6 +184,7 @@ def drill_lines(db: Database, row: str, column: str,
                        m.causes(row, column), unattributed)
 
 
+@functools.lru_cache(maxsize=256)
 def _cell_coefficients(row: str, column: str) -> list[tuple[str, str, str, int, int, int]]:
     """(ile, et, vt, asm, kA, kE): an entry's contribution to an item-side cell."""
     from invrecon.enums import EntryType, ItemLedgerEntryType, VarianceType

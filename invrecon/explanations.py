@@ -28,6 +28,7 @@ attributed linked amount and the unlinked terms are left out (they are "not attr
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,6 +146,7 @@ def explain(ctx: ExplainContext) -> dict[str, list[Cause]]:
 # --------------------------------------------------------------------------------------------
 # Drilling a cause to its entries
 
+@functools.lru_cache(maxsize=256)
 def class_coefficients(t: str, part: str | None) -> list[tuple[str, str, str, int, int, int]]:
     """(ile, et, vt, asm, kA, kE) for every classification with a leg on type t: the entry's
     contribution to t is kA * actual + kE * expected."""
