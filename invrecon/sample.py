@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from invrecon import preaggregates
 from invrecon.errors import InvreconError
 from invrecon.ledger import open_ledger, write_transaction
 from invrecon.money import QTY_SCALE
@@ -1368,19 +1369,28 @@ def generate_sample(path: Path, *, value_entries: int = DEFAULT_VALUE_ENTRIES,
             # The CHECK constraints (enumeration IN lists) cost more than the rest of an insert
             # together; the generator writes only constants that satisfy them, and
             # tests/test_sample.py proves it with PRAGMA integrity_check.
-            db.execute("PRAGMA ignore_check_constraints = ON")
-            try:
-                gen.run()
-            finally:
-                db.execute("PRAGMA ignore_check_constraints = OFF")
-            if on_progress:
-                on_progress("indexes", 0, len(indexes))
-            for _, sql in indexes:
-                db.execute(sql)
-            _write_manual_gl(db, gen)
+            # The per-day pre-aggregates' triggers are dropped for the bulk load and the
+            # aggregates rebuilt once at its end (same transaction).
+            with preaggregates.bulk_load(db):
+                db.execute("PRAGMA ignore_check_constraints = ON")
+                try:
+                    gen.run()
+                finally:
+                    db.execute("PRAGMA ignore_check_constraints = OFF")
+                if on_progress:
+                    on_progress("indexes", 0, len(indexes))
+                for _, sql in indexes:
+                    db.execute(sql)
+                _write_manual_gl(db, gen)
+                if on_progress:
+                    on_progress("pre-aggregates", 0, 0)
         db.execute("PRAGMA cache_size = -65536")  # the posting engine's usual setting
         summary.faults = fault_entries(db)
         if post:
+            # The posting runs are separate transactions on the temporary file, which is thrown
+            # away if anything fails: keep the triggers off until the end, rebuild once.
+            with write_transaction(db):
+                preaggregates.drop_triggers(db)
             for mode, date_from, date_to, doc in POSTING_PLAN:
                 if on_progress:
                     on_progress(f"posting {mode} {date_from or ''}..{date_to or ''}", 0, 0)
@@ -1396,6 +1406,11 @@ def generate_sample(path: Path, *, value_entries: int = DEFAULT_VALUE_ENTRIES,
             # 2024 is closed: from now on only 2025 may be posted
             db.execute("UPDATE general_ledger_setup SET allow_posting_from = '2025-01-01', "
                        "allow_posting_to = '2025-12-31'")
+            if post:
+                if on_progress:
+                    on_progress("pre-aggregates", 0, 0)
+                preaggregates.rebuild(db)
+                preaggregates.create_triggers(db)
         _fill_summary(db, summary, gen)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except BaseException:

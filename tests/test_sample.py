@@ -608,3 +608,11 @@ def test_environment_does_not_change_the_ledger(tmp_path):
     env["PYTHONHASHSEED"] = "999"
     subprocess.run([PYTHON, "-c", code, str(tmp_path / "h2.db")], check=True, env=env)
     assert _dump(tmp_path / "h1.db") == _dump(tmp_path / "h2.db")
+
+
+def test_pre_aggregates_are_in_place_and_exact(sample):
+    from invrecon import preaggregates
+
+    db, _, _ = sample
+    assert preaggregates.available(db)
+    assert preaggregates.check(db) == []
