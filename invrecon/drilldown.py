@@ -190,20 +190,25 @@ def _cell_coefficients(row: str, column: str) -> list[tuple[str, str, str, int, 
     from invrecon.enums import EntryType, ItemLedgerEntryType, VarianceType
 
     out = []
+    seen: dict[tuple, tuple[int, int]] = {}  # legs (cached tuples) -> (kA, kE)
     for ile in ItemLedgerEntryType:
         for et in EntryType:
             for vt in VarianceType:
                 for asm in (0, 1):
                     if asm and ile.value != "":
                         continue
-                    k = {"A": 0, "E": 0}
-                    for leg in legs(ile.value, et.value, vt.value, bool(asm)):
-                        cells: dict[tuple[str, str], int] = defaultdict(int)
-                        for r, c, v in leg_cells(leg, 1):
-                            cells[(r, c)] += v
-                        k[leg.part] += _item_cell(cells, row, column)
-                    if k["A"] or k["E"]:
-                        out.append((ile.value, et.value, vt.value, asm, k["A"], k["E"]))
+                    ls = legs(ile.value, et.value, vt.value, bool(asm))
+                    if ls not in seen:
+                        k = {"A": 0, "E": 0}
+                        for leg in ls:
+                            cells: dict[tuple[str, str], int] = defaultdict(int)
+                            for r, c, v in leg_cells(leg, 1):
+                                cells[(r, c)] += v
+                            k[leg.part] += _item_cell(cells, row, column)
+                        seen[ls] = (k["A"], k["E"])
+                    ka, ke = seen[ls]
+                    if ka or ke:
+                        out.append((ile.value, et.value, vt.value, asm, ka, ke))
     return out
 
 
