@@ -608,3 +608,31 @@ def test_register_creation_date_is_today(db):
     b.value_entry(cost_amount_actual=1)
     post_inventory_cost(db, PostingRequest())
     assert db.execute("SELECT creation_date FROM gl_register").fetchone()[0] == dt.date.today().isoformat()
+
+
+# --- pre-aggregates (issue 7): triggers for small runs, bulk rebuild for large ones ---------------
+
+@pytest.mark.parametrize("bulk", [False, True])
+@pytest.mark.parametrize("mode", ["per-entry", "per-posting-group"])
+def test_preaggregates_stay_exact_on_both_write_paths(db, monkeypatch, bulk, mode):
+    from invrecon import preaggregates
+
+    if not preaggregates.available(db):
+        pytest.skip("this ledger has no pre-aggregates")
+    monkeypatch.setattr(posting, "BULK_MIN_ENTRIES", 1 if bulk else 10**9)
+    b = LedgerBuilder.standard(db, expected_cost_posting=True)
+    for i in range(30):
+        b.value_entry(item_no="AB"[i % 2], posting_date=f"2025-01-{1 + i % 28:02d}",
+                      item_ledger_entry_type=("Purchase", "Sale", "Output")[i % 3],
+                      cost_amount_actual=(i + 1) * (-1 if i % 3 == 1 else 1),
+                      cost_amount_expected=7 if i % 5 == 0 else 0,
+                      location_code="BLUE" if i % 4 else "")
+    calls = []
+    real_bulk = preaggregates.bulk_load
+    monkeypatch.setattr(preaggregates, "bulk_load", lambda d: calls.append(1) or real_bulk(d))
+    req = PostingRequest(mode=mode, document_no="G" if mode != "per-entry" else None)
+    report = post_inventory_cost(db, req)
+    assert report.posted_value_entries == 30
+    assert len(calls) == (1 if bulk else 0)
+    assert preaggregates.available(db)
+    assert preaggregates.check(db) == []
