@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from invrecon import preaggregates
-from invrecon.ledger import open_ledger
+from invrecon.ledger import open_ledger, write_transaction
 
 
 def timed(db, label: str, fn, *, triggers: bool) -> float:
@@ -41,15 +41,17 @@ def main() -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", type=Path, required=True)
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--unpost", type=int, default=1_000_000,
+                    help="un-post the value entries with entry no. <= this")
     args = ap.parse_args()
     db = open_ledger(args.db)
-    assert preaggregates.available(db), "the ledger has no pre-aggregates"
     n_ve = db.execute("SELECT count(*) FROM value_entry").fetchone()[0]
     print(f"{args.db.name}: {n_ve:,} value entries")
 
     def unpost(conn):
         conn.execute("UPDATE value_entry SET cost_posted_to_gl = 0, expected_cost_posted_to_gl = 0 "
-                     "WHERE cost_posted_to_gl <> 0 OR expected_cost_posted_to_gl <> 0")
+                     "WHERE entry_no <= ? AND (cost_posted_to_gl <> 0 OR "
+                     "expected_cost_posted_to_gl <> 0)", [args.unpost])
 
     base = db.execute("SELECT max(entry_no) FROM gl_entry").fetchone()[0] + 1
     vmax = db.execute("SELECT max(entry_no) FROM value_entry").fetchone()[0]
@@ -65,7 +67,13 @@ def main() -> int:
             ((base + i, 1 + i % vmax) for i in range(n)))
 
     res = {}
-    res["unpost_with"] = timed(db, f"unpost {n_ve:,} value entries, triggers", unpost, triggers=True)
+    if not preaggregates.available(db):  # triggers of an older build: replace them
+        with write_transaction(db):
+            preaggregates.create_triggers(db)
+    n_up = db.execute("SELECT count(*) FROM value_entry WHERE entry_no <= ? AND "
+                      "(cost_posted_to_gl <> 0 OR expected_cost_posted_to_gl <> 0)",
+                      [args.unpost]).fetchone()[0]
+    res["unpost_with"] = timed(db, f"unpost {n_up:,} value entries, triggers", unpost, triggers=True)
     res["unpost_without"] = timed(db, "unpost, no triggers", unpost, triggers=False)
     res["insert_with"] = timed(db, f"insert {n:,} G/L + {n:,} relation rows, triggers", insert,
                                triggers=True)

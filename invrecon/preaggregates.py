@@ -169,6 +169,30 @@ def _linked(e: str) -> str:
     return f"EXISTS (SELECT 1 FROM gl_item_ledger_relation WHERE gl_entry_no = {e}.entry_no)"
 
 
+_VE_KEY_COLS = ("posting_date", "item_no", "item_ledger_entry_type", "entry_type", "variance_type",
+                "order_type", "location_code", "inventory_posting_group",
+                "gen_bus_posting_group", "gen_prod_posting_group", "source_type", "source_no")
+_VE_KEY_SAME = " AND ".join(f"OLD.{c} IS NEW.{c}" for c in _VE_KEY_COLS)
+
+
+def _ve_delta_update() -> list[str]:
+    """The key is unchanged (posting): add the differences in place."""
+    d = {"actual": "cost_amount_actual", "expected": "cost_amount_expected",
+         "posted_actual": "cost_posted_to_gl", "posted_expected": "expected_cost_posted_to_gl"}
+    sets = ", ".join(f"{k} = {k} + NEW.{c} - OLD.{c}" for k, c in d.items())
+    a, e = "cost_amount_actual", "cost_amount_expected"
+    sets += (f", n_actual = n_actual + (NEW.{a} <> 0) - (OLD.{a} <> 0)"
+             f", n_expected = n_expected + (NEW.{e} <> 0) - (OLD.{e} <> 0)"
+             f", n_sum = n_sum + (NEW.{a} + NEW.{e} <> 0) - (OLD.{a} + OLD.{e} <> 0)"
+             f", n_diff = n_diff + (NEW.{a} - NEW.{e} <> 0) - (OLD.{a} - OLD.{e} <> 0)")
+    keys = _split(_ve_select("NEW", ""))[:len(_VE_KEY)]
+    out = []
+    for table, names, exprs in ((VE_DAY, _VE_KEY, keys), (VE_TOTAL, _VE_KEY[1:], keys[1:])):
+        cond = " AND ".join(f"{n} = {x}" for n, x in zip(names, exprs, strict=True))
+        out.append(f"UPDATE {table} SET {sets} WHERE {cond}")
+    return out
+
+
 def _gl_upsert(e: str, sign: str) -> str:
     sel = (f"SELECT coalesce({e}.gl_account_no, ''), {e}.posting_date, {e}.closing, "
            f"{sign}{e}.amount, {sign}1, CASE WHEN {_linked(e)} THEN 0 ELSE {sign}{e}.amount END, "
@@ -254,7 +278,17 @@ def _trigger(name: str, when: str, table: str, body: list[str], cond: str = "") 
             + "".join(f"    {s};\n" for s in body) + "END")
 
 
-def _relation_insert_body() -> list[str]:
+def _relation_insert_body(count: int) -> list[str]:
+    """Statements for the relation row that makes its G/L entry's link count ``count`` (1, 2,
+    3 = more)."""
+    body = _relation_insert_all()
+    groups = {1: body[0:2], 2: body[2:5], 3: body[5:9]}
+    c3 = _count("NEW.gl_entry_no", 3)
+    return [b.replace(f" AND {c3} = 1", "").replace(f" AND {c3} = 2", "")
+            .replace(f" AND {c3} > 2", "") for b in groups[count]]
+
+
+def _relation_insert_all() -> list[str]:
     g, v = "NEW.gl_entry_no", "NEW.value_entry_no"
     c3 = _count(g, 3)
     pair = (f"FROM gl_item_ledger_relation r JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
@@ -322,7 +356,7 @@ def _relation_delete_body() -> list[str]:
     ]
 
 
-def _value_entry_update_pieces_body() -> list[str]:
+def _value_entry_update_pieces_body(multi: bool) -> list[str]:
     rel = "r.value_entry_no = NEW.entry_no"
     single = f"NOT EXISTS (SELECT 1 FROM {MULTI} m WHERE m.g = r.gl_entry_no)"
     gl_of = "(SELECT gl_entry_no FROM gl_item_ledger_relation WHERE value_entry_no = NEW.entry_no)"
@@ -333,13 +367,16 @@ def _value_entry_update_pieces_body() -> list[str]:
            f"JOIN gl_entry e ON e.entry_no = m.g JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
            f"WHERE r0.value_entry_no = NEW.entry_no AND r.value_entry_no <> NEW.entry_no "
            f"AND m.pc <> m.c")
+    if not multi:
+        return [
+            _piece_upsert("e", "OLD", "e.amount", "-",
+                          f"FROM gl_item_ledger_relation r JOIN gl_entry e ON e.entry_no = "
+                          f"r.gl_entry_no WHERE {rel} AND {single}"),
+            _piece_upsert("e", "NEW", "e.amount", "",
+                          f"FROM gl_item_ledger_relation r JOIN gl_entry e ON e.entry_no = "
+                          f"r.gl_entry_no WHERE {rel} AND {single}"),
+        ]
     return [
-        _piece_upsert("e", "OLD", "e.amount", "-",
-                      f"FROM gl_item_ledger_relation r JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
-                      f"WHERE {rel} AND {single}"),
-        _piece_upsert("e", "NEW", "e.amount", "",
-                      f"FROM gl_item_ledger_relation r JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
-                      f"WHERE {rel} AND {single}"),
         f"UPDATE {MULTI} SET pc = c, "
         f"spa = spa - abs(OLD.cost_posted_to_gl) + abs(NEW.cost_posted_to_gl), "
         f"spe = spe - abs(OLD.expected_cost_posted_to_gl) + abs(NEW.expected_cost_posted_to_gl), "
@@ -375,15 +412,23 @@ def _gl_entry_update_pieces_body() -> list[str]:
 
 
 def _triggers() -> list[str]:
-    has_rel = "EXISTS (SELECT 1 FROM gl_item_ledger_relation WHERE value_entry_no = NEW.entry_no)"
+    has_single = (f"EXISTS (SELECT 1 FROM gl_item_ledger_relation r WHERE r.value_entry_no = "
+                  f"NEW.entry_no AND NOT EXISTS (SELECT 1 FROM {MULTI} m WHERE m.g = r.gl_entry_no))")
+    has_multi = (f"EXISTS (SELECT 1 FROM gl_item_ledger_relation r JOIN {MULTI} m ON m.g = "
+                 f"r.gl_entry_no WHERE r.value_entry_no = NEW.entry_no)")
     has_rel_gl = "EXISTS (SELECT 1 FROM gl_item_ledger_relation WHERE gl_entry_no = NEW.entry_no)"
     return [
         _trigger("agg_ve_insert", "AFTER INSERT", "value_entry", [_ve_upsert("NEW", "")]),
         _trigger("agg_ve_delete", "AFTER DELETE", "value_entry", [_ve_upsert("OLD", "-")]),
         _trigger("agg_ve_update", f"AFTER UPDATE OF {_VE_COLS}", "value_entry",
-                 [_ve_upsert("OLD", "-"), _ve_upsert("NEW", "")], _VE_CHANGED),
+                 [_ve_upsert("OLD", "-"), _ve_upsert("NEW", "")],
+                 f"({_VE_CHANGED}) AND NOT ({_VE_KEY_SAME})"),
+        _trigger("agg_ve_update_amounts", f"AFTER UPDATE OF {_VE_COLS}", "value_entry",
+                 _ve_delta_update(), f"({_VE_CHANGED}) AND {_VE_KEY_SAME}"),
         _trigger("agg_ve_update_pieces", f"AFTER UPDATE OF {_VE_COLS}", "value_entry",
-                 _value_entry_update_pieces_body(), f"({_VE_CHANGED}) AND {has_rel}"),
+                 _value_entry_update_pieces_body(False), f"({_VE_CHANGED}) AND {has_single}"),
+        _trigger("agg_ve_update_multi_pieces", f"AFTER UPDATE OF {_VE_COLS}", "value_entry",
+                 _value_entry_update_pieces_body(True), f"({_VE_CHANGED}) AND {has_multi}"),
         _trigger("agg_gl_insert", "AFTER INSERT", "gl_entry", [_gl_upsert("NEW", "")]),
         _trigger("agg_gl_delete", "AFTER DELETE", "gl_entry", [_gl_upsert("OLD", "-")]),
         _trigger("agg_gl_update", "AFTER UPDATE OF gl_account_no, posting_date, closing, amount",
@@ -392,7 +437,11 @@ def _triggers() -> list[str]:
                  "AFTER UPDATE OF gl_account_no, posting_date, closing, amount", "gl_entry",
                  _gl_entry_update_pieces_body(), f"({_GL_CHANGED}) AND {has_rel_gl}"),
         _trigger("agg_relation_insert", "AFTER INSERT", "gl_item_ledger_relation",
-                 _relation_insert_body()),
+                 _relation_insert_body(1), f"{_count('NEW.gl_entry_no', 3)} = 1"),
+        _trigger("agg_relation_insert_second", "AFTER INSERT", "gl_item_ledger_relation",
+                 _relation_insert_body(2), f"{_count('NEW.gl_entry_no', 3)} = 2"),
+        _trigger("agg_relation_insert_more", "AFTER INSERT", "gl_item_ledger_relation",
+                 _relation_insert_body(3), f"{_count('NEW.gl_entry_no', 3)} > 2"),
         _trigger("agg_relation_delete", "AFTER DELETE", "gl_item_ledger_relation",
                  _relation_delete_body()),
         _trigger("agg_relation_update", "BEFORE UPDATE OF gl_entry_no, value_entry_no",
@@ -402,8 +451,9 @@ def _triggers() -> list[str]:
     ]
 
 
-TRIGGER_NAMES = ("agg_ve_insert", "agg_ve_delete", "agg_ve_update", "agg_ve_update_pieces",
-                 "agg_gl_insert", "agg_gl_delete", "agg_gl_update", "agg_gl_update_pieces",
+TRIGGER_NAMES = ("agg_ve_insert", "agg_ve_delete", "agg_ve_update", "agg_ve_update_amounts",
+                 "agg_ve_update_pieces", "agg_ve_update_multi_pieces",
+                 "agg_relation_insert_second", "agg_relation_insert_more", "agg_gl_insert", "agg_gl_delete", "agg_gl_update", "agg_gl_update_pieces",
                  "agg_relation_insert", "agg_relation_delete", "agg_relation_update")
 
 
