@@ -1,6 +1,7 @@
 """invrecon benchmark harness (issue 7). Not part of the test suite's pass/fail.
 
     .venv/bin/python bench/run.py --sizes 1000000 10000000 --repeat 3 --out bench/results/latest.json
+    .venv/bin/python bench/run.py --sizes 1000000 --skip-posting --before   # reads, + raw engine once
 
 Builds ledgers with ``invrecon sample`` (cached in bench/cache by seed and size), runs every
 measurement several times, and prints median and min-max, the anchor measured in the same run
