@@ -667,10 +667,13 @@ def _agg_value_entry_rows(db: Database, filters: LedgerFilter, keys: str, n_keys
     else:  # all dates, minus the days outside an open-ended range
         sql = f"SELECT {cols} FROM {preaggregates.VE_TOTAL} a WHERE {w.sql} {group}"
         merge(db.execute(sql, w.params), 1)
-        if filters.date_from or filters.date_to:
-            sql = (f"SELECT {cols} FROM {preaggregates.VE_DAY} a WHERE NOT ({d.sql}) "
+        if filters.date_from or filters.date_to:  # (one bound only here; index-friendly)
+            out_sql, out_p = (("a.posting_date > ?", [filters.date_to.isoformat()])
+                              if filters.date_to else
+                              ("a.posting_date < ?", [filters.date_from.isoformat()]))
+            sql = (f"SELECT {cols} FROM {preaggregates.VE_DAY} a WHERE {out_sql} "
                    f"AND {w.sql} {group}")
-            merge(db.execute(sql, [*d.params, *w.params]), -1)
+            merge(db.execute(sql, [*out_p, *w.params]), -1)
     return acc
 
 
