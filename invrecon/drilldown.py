@@ -19,6 +19,7 @@ from invrecon.explanations import (
     cause_query,
 )
 from invrecon.filters import LedgerFilter
+from invrecon.ledger import snapshot_reader
 from invrecon.money import format_cents
 from invrecon.reconciliation import (
     COLUMN_KEYS,
@@ -155,6 +156,7 @@ def _gl_lines(db: Database, filters: LedgerFilter, t: str) -> tuple[list[DrillLi
     return lines, unattributed
 
 
+@snapshot_reader
 def drill_lines(db: Database, row: str, column: str,
                 filters: LedgerFilter | None = None) -> DrillResult:
     """Per-item sums (inventory side) or per-account sums (G/L side) behind one cell. A
@@ -296,6 +298,7 @@ def _gl_query(db: Database, filters: LedgerFilter, t: str, no: str | None) -> En
                       "e.entry_no, value_entry_no")
 
 
+@snapshot_reader
 def drill_entries(db: Database, row: str, column: str, filters: LedgerFilter | None = None, *,
                   no: str | None = None, cause: str | None = None, side: str | None = None,
                   limit: int = 500, offset: int = 0) -> EntryPage:
@@ -337,6 +340,7 @@ def drill_entries(db: Database, row: str, column: str, filters: LedgerFilter | N
     return EntryPage(q.kind, rows, total, limit, offset)
 
 
+@snapshot_reader
 def entry_detail(db: Database, kind: str, entry_no: int) -> dict[str, Any]:
     """One entry with what it links to: a value entry with its G/L entries, a G/L entry with its
     value entries (through the G/L - item ledger relation)."""

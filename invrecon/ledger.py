@@ -230,3 +230,35 @@ def write_transaction(db: Database) -> Iterator[Database]:
 def db_path(db: Database) -> str:
     row = db.execute("PRAGMA database_list").fetchone()
     return row[2] if row else "?"
+
+
+@contextlib.contextmanager
+def read_snapshot(db: Database) -> Iterator[Database]:
+    """Run several reads on one consistent snapshot (BEGIN ... ROLLBACK).
+
+    In WAL mode a deferred transaction pins the snapshot at its first read, so a writer that
+    commits meanwhile is invisible until the block ends. Inside an open transaction it does
+    nothing (that transaction already is the snapshot).
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        yield db
+        return
+    conn.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def snapshot_reader(func):
+    """Decorator: the function (whose first argument is the Database) reads one snapshot."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(db: Database, *args, **kwargs):
+        with read_snapshot(db):
+            return func(db, *args, **kwargs)
+
+    return wrapper

@@ -32,6 +32,7 @@ from sqlite_utils import Database
 
 from invrecon import preaggregates
 from invrecon.filters import LedgerFilter, SqlFilter, compile_filter
+from invrecon.ledger import snapshot_reader
 from invrecon.money import format_cents
 
 # --------------------------------------------------------------------------------------------
@@ -1056,6 +1057,7 @@ def _invariants(amounts: dict[tuple[str, str], int], item: ItemSide) -> list[Inv
     return out
 
 
+@snapshot_reader
 def compute_matrix(db: Database, filters: LedgerFilter | None = None, *,
                    show_warning: bool = False, explain: bool = True,
                    per_account: bool = False) -> Matrix:
@@ -1143,6 +1145,7 @@ def _per_account(db: Database, filters: LedgerFilter, setup: Setup, groups: list
     return out
 
 
+@snapshot_reader
 def per_account_view(db: Database, filters: LedgerFilter | None = None) -> list[AccountLine]:
     """Projected (through the current setup) vs actual G/L per concrete G/L account."""
     filters = filters or LedgerFilter()

@@ -7,8 +7,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from invrecon.ledger import open_ledger  # noqa: E402
 from ledger_builder import LedgerBuilder  # noqa: E402
+
+from invrecon.ledger import open_ledger  # noqa: E402
 
 
 @pytest.fixture
