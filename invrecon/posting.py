@@ -70,7 +70,7 @@ DIMENSION_REASON_CODE = "dimension_value_posting"
 # Runs of at least this many queued entries, and this share of the ledger, use the bulk path
 # for the pre-aggregates (drop triggers, rebuild at the end).
 BULK_MIN_ENTRIES = 20_000
-BULK_FRACTION = 0.2
+BULK_SHARE_DIVISOR = 5  # at least one fifth of the ledger (integer arithmetic)
 
 T = PostingAccountType
 
@@ -890,8 +890,13 @@ def post_inventory_cost(
             from invrecon import preaggregates
 
             with preaggregates.bulk_load(db):
-                return _run(db, request, write=True, on_progress=on_progress, cancel=cancel)
-        return _run(db, request, write=True, on_progress=on_progress, cancel=cancel)
+                report = _run(db, request, write=True, on_progress=on_progress, cancel=cancel)
+        else:
+            report = _run(db, request, write=True, on_progress=on_progress, cancel=cancel)
+        # A cancel that arrives during the final writes still rolls the whole run back.
+        if cancel is not None and cancel.is_set():
+            raise PostingCancelled("posting cancelled; nothing was posted")
+        return report
 
 
 def _bulk_writes(db: Database, request: PostingRequest) -> bool:
@@ -912,7 +917,7 @@ def _bulk_writes(db: Database, request: PostingRequest) -> bool:
     if queued < BULK_MIN_ENTRIES:
         return False
     total = db.conn.execute("SELECT coalesce(max(entry_no), 0) FROM value_entry").fetchone()[0]
-    return queued >= BULK_FRACTION * total
+    return queued * BULK_SHARE_DIVISOR >= total
 
 
 def _read_only_run(db: Database, request: PostingRequest, *,

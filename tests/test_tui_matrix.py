@@ -286,8 +286,22 @@ async def test_adjust_cost_runs_then_recomputes(tmp_path: Path) -> None:
         assert s.compute_count == before + 1
 
 
-async def test_the_ui_answers_keys_while_a_100k_posting_run_is_in_progress(tmp_path: Path):
+async def test_the_ui_answers_keys_while_a_100k_posting_run_is_in_progress(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from invrecon import posting
+
     path = big_unposted_ledger(tmp_path / "big.db", 100_000)
+    # The engine really processes the 100k entries while the keys below are pressed; its last
+    # write step waits for this gate, so the run is certainly still in progress when Esc is
+    # pressed, however fast the machine (the Esc below opens the gate).
+    gate = threading.Event()
+    real_assign = posting._assign_posted_fields
+
+    def gated_assign(*args, **kwargs):
+        gate.wait(120)
+        return real_assign(*args, **kwargs)
+
+    monkeypatch.setattr(posting, "_assign_posted_fields", gated_assign)
     app = InvreconApp(path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app, timeout=120)
@@ -315,6 +329,7 @@ async def test_the_ui_answers_keys_while_a_100k_posting_run_is_in_progress(tmp_p
         assert workers[0].is_running
         # Esc cancels: nothing is posted
         await pilot.press("escape")
+        gate.set()
         await settle(pilot, app, timeout=120)
         assert s.posting is False
         assert s.log_panel.lines[-1] == "Posting run cancelled: nothing was posted."
