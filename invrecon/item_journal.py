@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from invrecon.errors import InputError
-from invrecon.money import parse_cents, parse_units
+from invrecon.money import INT64_MAX, parse_cents, parse_units
 
 ENTRY_TYPES = (
     "Purchase",
@@ -74,7 +74,12 @@ class JournalLine(BaseModel):
 
     def error(self, column: str | None, message: str) -> InputError:
         where = f"{self.source}: column '{column}'" if column else self.source
-        return InputError(f"{where}: {message}")
+        return InputError(one_line(f"{where}: {message}"))
+
+
+def one_line(message: str) -> str:
+    """Cell values quoted in a message may hold line breaks; the CLI prints one line."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _snake(caption: str) -> str:
@@ -109,11 +114,14 @@ def _parse_row(values: dict[str, str], source: str, line_no: int) -> JournalLine
     where = f"{source}:{line_no}"
 
     def err(col: str, msg: str) -> InputError:
-        return InputError(f"{where}: column '{col}': {msg}")
+        return InputError(one_line(f"{where}: column '{col}': {msg}"))
 
     v = {c: (values.get(c) or "").strip() for c in COLUMNS}
     try:
-        date = dt.date.fromisoformat(v["Posting Date"])
+        text = v["Posting Date"]
+        if not (len(text) == 10 and text.isascii() and text[4] == text[7] == "-"):
+            raise ValueError(text)  # fromisoformat also takes 20250101, 2025-W01-1, ...
+        date = dt.date.fromisoformat(text)
     except ValueError:
         raise err("Posting Date", f"'{v['Posting Date']}' is not a YYYY-MM-DD date") from None
     etype = v["Entry Type"]
@@ -153,7 +161,8 @@ def _parse_row(values: dict[str, str], source: str, line_no: int) -> JournalLine
         raise err("Invoice", f"'{v['Invoice']}' is not Yes/No")
     applies = 0
     if v["Applies-to Entry"]:
-        if not v["Applies-to Entry"].isdigit() or int(v["Applies-to Entry"]) <= 0:
+        text = v["Applies-to Entry"]
+        if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= INT64_MAX:
             raise err("Applies-to Entry", f"'{v['Applies-to Entry']}' is not an entry number")
         applies = int(v["Applies-to Entry"])
     # Per-type requirements that need no ledger.
@@ -205,10 +214,19 @@ def parse_journal_text(text: str, source: str = "journal") -> list[JournalLine]:
         header = next(reader)
     except StopIteration:
         raise InputError(f"{source}: the file is empty (a header row is required)") from None
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+        raise InputError(f"{source}:{reader.line_num}: not readable as CSV ({exc})") from None
     cols = _header_map(header, source)
     lines: list[JournalLine] = []
     problems: list[str] = []
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise InputError(f"{source}:{reader.line_num}: not readable as CSV ({exc}); "
+                             "nothing was posted") from None
         line_no = reader.line_num
         if not any(c.strip() for c in row):
             continue

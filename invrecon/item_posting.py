@@ -729,5 +729,8 @@ def post_journal_lines(db: Database, lines: Sequence[JournalLine], *,
             raise
         except InvreconError as exc:
             raise InputError(f"{line.source}: {exc}") from exc
+        except OverflowError:  # a quantity x cost (or entry no.) beyond SQLite's 64-bit integers
+            raise InputError(f"{line.source}: the amounts of this line are too large (beyond "
+                             "64-bit integers in the ledger's units)") from None
     poster.finish()
     return poster.result
