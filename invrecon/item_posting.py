@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -729,7 +730,10 @@ def post_journal_lines(db: Database, lines: Sequence[JournalLine], *,
             raise
         except InvreconError as exc:
             raise InputError(f"{line.source}: {exc}") from exc
-        except OverflowError:  # a quantity x cost (or entry no.) beyond SQLite's 64-bit integers
+        except (OverflowError, sqlite3.OperationalError) as exc:
+            # a quantity x cost, or a SUM() over the item's entries, beyond 64-bit integers
+            if isinstance(exc, sqlite3.OperationalError) and "integer overflow" not in str(exc):
+                raise
             raise InputError(f"{line.source}: the amounts of this line are too large (beyond "
                              "64-bit integers in the ledger's units)") from None
     poster.finish()

@@ -131,7 +131,7 @@ def assert_clean(out: Outcome, before: dict) -> None:
         event("posted")
         assert out.ok, "the ledger fails the integrity check after a posting"
         assert out.result.lines >= 1
-        assert out.counts == 2 + len(out.result.item_ledger_entries)
+        assert out.counts == len(before["item_ledger_entry"]) + len(out.result.item_ledger_entries)
         assert out.dump != before
 
 
@@ -366,3 +366,64 @@ def dump_file(path: Path) -> dict:
         return dump(db)
     finally:
         db.close()
+
+
+BIG = st.sampled_from(["92233720368547", "92233720368547.75807", "90000000000000", "1",
+                       "0.00001", "46116860184273", "99999999999999", "3"])
+
+
+@st.composite
+def big_number_journals(draw) -> bytes:
+    """Quantities, unit costs and amounts at the edge of 64-bit integers, where one row fits
+    but a product or a SUM() over the item's entries does not."""
+    header = ("Posting Date,Entry Type,Document No.,Item No.,Location Code,New Location Code,"
+              "Quantity,Unit Cost,Amount,Invoice,Invoice Of,Applies-to Entry\n")
+    rows = []
+    for i in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["Purchase", "Positive Adjmt.", "Sale", "Negative Adjmt.",
+                                     "Transfer", "Item Charge", "Revaluation"]))
+        qty = "" if kind in ("Item Charge", "Revaluation") else draw(BIG)
+        cost = draw(BIG) if kind in ("Purchase", "Positive Adjmt.", "Revaluation") else ""
+        amount = draw(st.sampled_from(["90000000000000000.00", "-90000000000000000.00",
+                                       "1.00"])) if kind == "Item Charge" else ""
+        new_loc = "BLUE" if kind == "Transfer" else ""
+        applies = draw(st.sampled_from(["1", "2", "3"])) if kind == "Item Charge" else ""
+        rows.append(f"2025-02-{i + 1:02d},{kind},D{i},{draw(st.sampled_from(['A', 'B']))},,"
+                    f"{new_loc},{qty},{cost},{amount},Yes,,{applies}\n")
+    return (header + "".join(rows)).encode()
+
+
+@FUZZ
+@given(journal=big_number_journals(), average=st.booleans())
+def test_amounts_beyond_64_bits_end_cleanly(template, journal, average):
+    """Posting a big journal twice, so that sums over the item's entries overflow."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "base.db"
+        shutil.copyfile(template, base)
+        if average:
+            db = open_ledger(base)
+            db.execute("UPDATE item SET costing_method = 'Average'")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.close()
+        before = dump_file(base)
+        first = run_journal(base, journal)
+        assert_clean(first, before)
+        if first.error is None:  # the same lines again on top of the first posting
+            again = Path(tmp) / "again.db"
+            db = open_ledger(base)
+            try:
+                with write_transaction(db):
+                    post_journal_lines(db, read_journal(write(Path(tmp) / NAME, journal)))
+                    run_automatic_adjustment(db, post=False)
+            except InputError:
+                return  # the second posting overflows: run_journal proved that error clean
+            finally:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                db.close()
+            shutil.copyfile(base, again)
+            assert_clean(run_journal(again, journal), dump_file(again))
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
