@@ -162,7 +162,8 @@ def _parse_row(values: dict[str, str], source: str, line_no: int) -> JournalLine
     applies = 0
     if v["Applies-to Entry"]:
         text = v["Applies-to Entry"]
-        if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= INT64_MAX:
+        if (not (text.isascii() and text.isdigit()) or len(text) > 19  # int() refuses 4301+
+                or not 0 < int(text) <= INT64_MAX):
             raise err("Applies-to Entry", f"'{v['Applies-to Entry']}' is not an entry number")
         applies = int(v["Applies-to Entry"])
     # Per-type requirements that need no ledger.
