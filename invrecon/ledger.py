@@ -48,7 +48,7 @@ def _connect(path: Path, *, readonly: bool, busy_timeout_ms: int) -> Database:
     if not readonly:
         db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
-    db.execute("PRAGMA temp_store = MEMORY")
+    db.execute("PRAGMA temp_store = FILE")  # big sorts (GROUP BY, index builds) spill to disk: bounded memory
     return db
 
 
