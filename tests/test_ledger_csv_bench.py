@@ -69,7 +69,9 @@ db = open_ledger({db!r}, readonly={readonly!r})
 t = time.perf_counter()
 s = {call}
 r = resource.getrusage(resource.RUSAGE_SELF)
-print(time.perf_counter() - t, r.ru_utime + r.ru_stime, r.ru_maxrss)
+# VmHWM is this process's own peak (ru_maxrss also counts the parent's RSS at fork on Linux).
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(time.perf_counter() - t, r.ru_utime + r.ru_stime, hwm)
 """
 
 

@@ -566,8 +566,10 @@ import json, resource, sys
 from pathlib import Path
 from invrecon.sample import generate_sample
 s = generate_sample(Path(sys.argv[1]), value_entries=int(sys.argv[2]), post=False)
-print(json.dumps({"ve": s.value_entries,
-                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+# VmHWM is this process's own peak: ru_maxrss also counts the parent's RSS at fork on Linux,
+# so a large pytest process would inflate it.
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"ve": s.value_entries, "rss_kb": hwm}))
 """
 
 
