@@ -586,7 +586,9 @@ def test_memory_is_bounded(tmp_path):
     assert abs(big["ve"] - 200_000) <= 10_000
     # ten times the entries, far from ten times the memory: the generator streams
     assert big["rss_kb"] < 250 * 1024, big
-    assert big["rss_kb"] - small["rss_kb"] < 60 * 1024, (small, big)
+    # What may grow with the ledger is SQLite's page cache, capped at 64 MiB per connection
+    # (ledger.py); everything else must stay flat: at most 16 MiB more on top of the cache.
+    assert big["rss_kb"] - small["rss_kb"] < (64 + 16) * 1024, (small, big)
 
 
 def test_default_size_is_the_shipped_size():
