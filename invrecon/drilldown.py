@@ -340,39 +340,44 @@ def drill_entries(db: Database, row: str, column: str, filters: LedgerFilter | N
     return EntryPage(q.kind, rows, total, limit, offset)
 
 
+# kind -> (label, SQL of the linked entries through the G/L - item ledger relation, result key)
+_ENTRY_LINKS = {
+    "value_entry": (
+        "value entry",
+        "SELECT e.entry_no, e.gl_account_no, e.posting_date, e.closing, e.document_no, "
+        "e.description, e.amount, r.gl_register_no FROM gl_item_ledger_relation r "
+        "JOIN gl_entry e ON e.entry_no = r.gl_entry_no WHERE r.value_entry_no = ? "
+        "ORDER BY e.entry_no",
+        "gl_entries",
+    ),
+    "gl_entry": (
+        "G/L entry",
+        "SELECT ve.entry_no, ve.item_no, ve.posting_date, ve.item_ledger_entry_type, "
+        "ve.entry_type, ve.document_no, ve.location_code, ve.cost_amount_actual, "
+        "ve.cost_amount_expected, ve.cost_posted_to_gl, ve.expected_cost_posted_to_gl "
+        "FROM gl_item_ledger_relation r JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
+        "WHERE r.gl_entry_no = ? ORDER BY ve.entry_no",
+        "value_entries",
+    ),
+}
+
+
+def _rows(cur: Any) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, x, strict=True)) for x in cur.fetchall()]
+
+
 @snapshot_reader
 def entry_detail(db: Database, kind: str, entry_no: int) -> dict[str, Any]:
     """One entry with what it links to: a value entry with its G/L entries, a G/L entry with its
     value entries (through the G/L - item ledger relation)."""
-    if kind == "value_entry":
-        cur = db.execute("SELECT * FROM value_entry WHERE entry_no = ?", [entry_no])
-        r = cur.fetchone()
-        if r is None:
-            raise InputError(f"value entry {entry_no} does not exist")
-        entry = dict(zip([d[0] for d in cur.description], r, strict=True))
-        links = db.execute(
-            "SELECT e.entry_no, e.gl_account_no, e.posting_date, e.closing, e.document_no, "
-            "e.description, e.amount, r.gl_register_no FROM gl_item_ledger_relation r "
-            "JOIN gl_entry e ON e.entry_no = r.gl_entry_no WHERE r.value_entry_no = ? "
-            "ORDER BY e.entry_no", [entry_no])
-        names = [d[0] for d in links.description]
-        return {"kind": kind, "entry": entry,
-                "gl_entries": [dict(zip(names, x, strict=True)) for x in links.fetchall()]}
-    if kind == "gl_entry":
-        cur = db.execute("SELECT * FROM gl_entry WHERE entry_no = ?", [entry_no])
-        r = cur.fetchone()
-        if r is None:
-            raise InputError(f"G/L entry {entry_no} does not exist")
-        entry = dict(zip([d[0] for d in cur.description], r, strict=True))
-        links = db.execute(
-            "SELECT ve.entry_no, ve.item_no, ve.posting_date, ve.item_ledger_entry_type, "
-            "ve.entry_type, ve.document_no, ve.location_code, ve.cost_amount_actual, "
-            "ve.cost_amount_expected, ve.cost_posted_to_gl, ve.expected_cost_posted_to_gl "
-            "FROM gl_item_ledger_relation r JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
-            "WHERE r.gl_entry_no = ? ORDER BY ve.entry_no", [entry_no])
-        names = [d[0] for d in links.description]
-        return {"kind": kind, "entry": entry,
-                "value_entries": [dict(zip(names, x, strict=True)) for x in links.fetchall()]}
-    raise InputError(f"unknown entry kind '{kind}' (value_entry or gl_entry)")
+    if kind not in _ENTRY_LINKS:
+        raise InputError(f"unknown entry kind '{kind}' (value_entry or gl_entry)")
+    label, links_sql, links_key = _ENTRY_LINKS[kind]
+    found = _rows(db.execute(f"SELECT * FROM {kind} WHERE entry_no = ?", [entry_no]))
+    if not found:
+        raise InputError(f"{label} {entry_no} does not exist")
+    return {"kind": kind, "entry": found[0],
+            links_key: _rows(db.execute(links_sql, [entry_no]))}
 
 
