@@ -178,6 +178,9 @@ def bench_posting(path: Path, repeat: int) -> dict:
         "import sqlite3\n"
         f"c = sqlite3.connect({str(work)!r}, isolation_level=None)\n"
         "c.execute('PRAGMA synchronous=NORMAL')\n"
+        # bare: no pre-aggregate triggers (a large posting run drops them too)
+        "for (t,) in c.execute(\"SELECT name FROM sqlite_master WHERE type = 'trigger'\").fetchall():\n"
+        "    c.execute(f'DROP TRIGGER {t}')\n"
         "base = c.execute('SELECT coalesce(max(entry_no),0) FROM gl_entry').fetchone()[0] + 1\n"
         "vmax = c.execute('SELECT max(entry_no) FROM value_entry').fetchone()[0]\n"
     )

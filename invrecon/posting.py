@@ -41,7 +41,7 @@ import json
 import pickle
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
@@ -61,10 +61,12 @@ from invrecon.posting_rules import (
     RuleSet,
     rules_for,
 )
+from invrecon.spill import SpillList
 
 SOURCE_CODE = "INVTPCOST"
 BATCH_SIZE = 1000
 LINES_IN_MEMORY = 100_000
+SKIPPED_IN_MEMORY = 10_000  # skipped entries per in-memory chunk (invrecon.spill)
 DESCRIPTION_LENGTH = 100
 DIMENSION_REASON_CODE = "dimension_value_posting"
 # Runs of at least this many queued entries, and this share of the ledger, use the bulk path
@@ -305,7 +307,8 @@ class PostingReport:
         self.posted_value_entries = 0
         self.gl_entries_created = 0  # planned lines in a preview
         self.processed = 0
-        self.skipped: list[SkippedEntry] = []
+        # Bounded memory: a run can skip millions of entries (invrecon.spill).
+        self.skipped: SpillList[SkippedEntry] = SpillList(chunk=SKIPPED_IN_MEMORY)
         self.dimension_overrides: list[DimensionOverride] = []
         self._totals: list[int] = [0] * len(ACCOUNT_TYPES)
         # Per item (item entries) and per order no. (capacity entries): BC's report columns.
@@ -377,14 +380,14 @@ class PostingReport:
             "totals_by_account_type": {k: format_cents(v)
                                        for k, v in self.totals_by_account_type.items()},
             "dimension_overrides": [d.to_json() for d in self.dimension_overrides],
-            "skipped": [s.to_json() for s in self.skipped],
+            "skipped": _Stream(s.to_json() for s in self.skipped),
         }
 
     def to_json(self) -> dict[str, Any]:
         """The whole report as one dict (materialises every line; for huge runs prefer
         ``write_json``, which streams the lines)."""
-        return {**self._head_json(), "lines": [ln.to_json() for ln in self.iter_lines()],
-                **self._tail_json()}
+        tail = {k: list(v) if isinstance(v, _Stream) else v for k, v in self._tail_json().items()}
+        return {**self._head_json(), "lines": [ln.to_json() for ln in self.iter_lines()], **tail}
 
     def write_json(self, fp: IO[str]) -> None:
         """Write ``to_json()`` to ``fp`` without building the line list in memory."""
@@ -394,6 +397,27 @@ class PostingReport:
     def close(self) -> None:
         if self._entry_lines is not None:
             self._entry_lines.close()
+
+
+class _Stream:
+    """A list value of a JSON report written item by item (never held in memory whole)."""
+
+    def __init__(self, items: Iterable[Any]):
+        self._items = items
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._items)
+
+
+def _write_stream(fp: IO[str], items: Iterable[Any]) -> None:
+    """Write a list exactly as ``json.dumps(list, indent=2)`` nested one level would."""
+    fp.write("[")
+    first = True
+    for item in items:
+        fp.write("\n    " if first else ",\n    ")
+        fp.write(json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n    "))
+        first = False
+    fp.write("]" if first else "\n  ]")
 
 
 def _write_json_object(fp: IO[str], head: dict[str, Any], list_key: str,
@@ -409,6 +433,10 @@ def _write_json_object(fp: IO[str], head: dict[str, Any], list_key: str,
         first = False
     fp.write("\n  ]" if not first else "]")
     for k, v in tail.items():
+        if isinstance(v, _Stream):
+            fp.write(f",\n  {json.dumps(k)}: ")
+            _write_stream(fp, v)
+            continue
         body = json.dumps(v, indent=2, ensure_ascii=False).replace("\n", "\n  ")
         fp.write(f",\n  {json.dumps(k)}: {body}")
     fp.write("\n}\n")
@@ -425,20 +453,23 @@ class PostingTestReport:
         return self.report.lines
 
     @property
-    def skipped(self) -> list[SkippedEntry]:
+    def skipped(self) -> Sequence[SkippedEntry]:
         return self.report.skipped
 
     @property
     def dimension_overrides(self) -> list[DimensionOverride]:
         return self.report.dimension_overrides
 
+    def iter_problems(self) -> Iterator[dict[str, Any]]:
+        for s in self.report.skipped:
+            yield {"value_entry_no": s.value_entry_no, "reason_code": s.reason_code,
+                   "reason": s.reason, "kind": "skip"}
+        for d in self.report.dimension_overrides:
+            yield {"value_entry_no": d.value_entry_no, "reason_code": DIMENSION_REASON_CODE,
+                   "reason": d.message, "kind": "dimension-override"}
+
     def problems(self) -> list[dict[str, Any]]:
-        out = [{"value_entry_no": s.value_entry_no, "reason_code": s.reason_code,
-                "reason": s.reason, "kind": "skip"} for s in self.report.skipped]
-        out += [{"value_entry_no": d.value_entry_no, "reason_code": DIMENSION_REASON_CODE,
-                 "reason": d.message, "kind": "dimension-override"}
-                for d in self.report.dimension_overrides]
-        return out
+        return list(self.iter_problems())
 
     def to_json(self) -> dict[str, Any]:
         return {"lines": [ln.to_json() for ln in self.report.iter_lines()],
@@ -446,7 +477,7 @@ class PostingTestReport:
 
     def write_json(self, fp: IO[str]) -> None:
         _write_json_object(fp, {}, "lines", (ln.to_json() for ln in self.report.iter_lines()),
-                           {"problems": self.problems()})
+                           {"problems": _Stream(self.iter_problems())})
 
 
 # --- the queue -----------------------------------------------------------------------------------
@@ -811,7 +842,7 @@ class _Engine:
 
 def _run(db: Database, request: PostingRequest, *, write: bool,
          on_progress: Callable[[PostingProgress], None] | None,
-         cancel: threading.Event | None) -> PostingReport:
+         cancel: threading.Event | None, load: Any = None) -> PostingReport:
     report = PostingReport(request)
     setup = PostingSetup(db)
     engine = _Engine(db, setup, report, per_group=request.mode == "per-posting-group",
@@ -832,13 +863,13 @@ def _run(db: Database, request: PostingRequest, *, write: bool,
         engine.finish_groups()
     if write:
         engine.write_register()
-        _assign_posted_fields(db, request, ecp, report)
+        _assign_posted_fields(db, request, ecp, report, load)
     engine.progress()
     return report
 
 
 def _assign_posted_fields(db: Database, request: PostingRequest, ecp: bool,
-                          report: PostingReport) -> None:
+                          report: PostingReport, load: Any = None) -> None:
     """Cost Posted to G/L := Cost Amount (Actual) (and, with expected cost posting, Expected
     Cost Posted to G/L := Cost Amount (Expected)) for every queued entry that was not skipped:
     one set-based UPDATE over the same queue condition the run read."""
@@ -860,6 +891,8 @@ def _assign_posted_fields(db: Database, request: PostingRequest, ecp: bool,
     # beats visiting the rows in the partial index's (item, date) order.
     total = conn.execute("SELECT coalesce(max(entry_no), 0) FROM value_entry").fetchone()[0]
     scan = "NOT INDEXED" if report.processed * 8 > total else ""
+    if load is not None:  # a bulk run: the pre-aggregates take this update's deltas first
+        load.value_entries_posting(f"{where}{skip_clause}", params, expected=ecp)
     cur = conn.execute(f"UPDATE value_entry {scan} SET {assign} WHERE {where}{skip_clause}",
                        params)
     if cur.rowcount != report.posted_value_entries:
@@ -889,8 +922,9 @@ def post_inventory_cost(
         if _bulk_writes(db, request):
             from invrecon import preaggregates
 
-            with preaggregates.bulk_load(db):
-                report = _run(db, request, write=True, on_progress=on_progress, cancel=cancel)
+            with preaggregates.posting_load(db) as load:
+                report = _run(db, request, write=True, on_progress=on_progress, cancel=cancel,
+                              load=load)
         else:
             report = _run(db, request, write=True, on_progress=on_progress, cancel=cancel)
         # A cancel that arrives during the final writes still rolls the whole run back.
@@ -901,8 +935,8 @@ def post_inventory_cost(
 
 def _bulk_writes(db: Database, request: PostingRequest) -> bool:
     """A large run (the queue is a large part of the ledger) drops the pre-aggregate triggers
-    and rebuilds the pre-aggregates at its end, in the same transaction (issue 7's
-    ``preaggregates.bulk_load``): a full rebuild costs less than a trigger per row then.
+    and adds its deltas to the pre-aggregates at its end, in the same transaction (issue 7's
+    ``preaggregates.posting_load``): set-based deltas cost less than a trigger per row then.
     The queue size is estimated from the partial index alone (date and item filters)."""
     try:
         from invrecon import preaggregates

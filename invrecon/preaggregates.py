@@ -544,6 +544,134 @@ def bulk_load(db: Database) -> Iterator[None]:
     create_triggers(db)
 
 
+class PostingLoad:
+    """Pre-aggregate upkeep for one large posting run, in the run's write transaction, with the
+    triggers dropped: instead of a full rebuild, only what the run adds is aggregated.
+
+    A posting run (a) inserts new G/L entries (entry no. above the watermark taken here), linked
+    only to value entries by new relation rows, and (b) sets the posted fields of the value
+    entries it posted (``value_entries_posting`` must be called just before that UPDATE, with its
+    WHERE clause). The pieces of the new relation rows and the new G/L entries are added as
+    deltas, and the posted-amount sums by the entries' own deltas. When the run re-posts a value
+    entry that already has links (its existing pieces' match flags would change) or writes
+    anything else, ``finish`` falls back to a full rebuild: slower, never wrong."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        conn = db.conn
+        self.gl_watermark = conn.execute(
+            "SELECT coalesce(max(entry_no), 0) FROM gl_entry").fetchone()[0]
+        self.relations_before = conn.execute(
+            "SELECT count(*) FROM gl_item_ledger_relation").fetchone()[0]
+        self.rebuild_reason: str | None = None
+        self.method: str | None = None  # 'delta' or 'rebuild' once finished
+
+    def value_entries_posting(self, where: str, params: tuple | list, *,
+                              expected: bool) -> None:
+        """Before ``UPDATE value_entry SET cost_posted_to_gl = cost_amount_actual[, expected_
+        cost_posted_to_gl = cost_amount_expected] WHERE <where>``: add that update's deltas to
+        the value-entry sums (or note that a rebuild is needed)."""
+        if self.rebuild_reason:
+            return
+        conn = self.db.conn
+        relinked = conn.execute(
+            f"SELECT EXISTS (SELECT 1 FROM value_entry JOIN gl_item_ledger_relation r "
+            f"ON r.value_entry_no = value_entry.entry_no WHERE ({where}) "
+            f"AND r.gl_entry_no <= {int(self.gl_watermark)})", params).fetchone()[0]
+        if relinked:
+            self.rebuild_reason = "a posted value entry already had G/L links"
+            return
+        keys = _split(_ve_select("value_entry", ""))[:len(_VE_KEY)]
+        exp = ("sum(value_entry.cost_amount_expected - value_entry.expected_cost_posted_to_gl)"
+               if expected else "0")
+        conn.execute("DROP TABLE IF EXISTS temp.invrecon_agg_ve_delta")
+        conn.execute(
+            f"CREATE TEMP TABLE invrecon_agg_ve_delta AS SELECT "
+            f"{_alias(keys, _VE_KEY)}, "
+            f"sum(value_entry.cost_amount_actual - value_entry.cost_posted_to_gl) AS pa, "
+            f"{exp} AS pe FROM value_entry WHERE ({where}) GROUP BY {', '.join(_VE_KEY)}",
+            params)
+        zeros = ", ".join(["0"] * (len(_VE_VALS) - 2))
+        vals = ("posted_actual", "posted_expected",
+                *(v for v in _VE_VALS if v not in ("posted_actual", "posted_expected")))
+        conn.execute(_upsert(VE_DAY, _VE_KEY, vals, f"SELECT {', '.join(_VE_KEY)}, pa, pe, "
+                             f"{zeros} FROM temp.invrecon_agg_ve_delta WHERE 1"))
+        conn.execute(_upsert(VE_TOTAL, _VE_KEY[1:], vals,
+                             f"SELECT {', '.join(_VE_KEY[1:])}, sum(pa), sum(pe), {zeros} "
+                             f"FROM temp.invrecon_agg_ve_delta WHERE 1 "
+                             f"GROUP BY {', '.join(_VE_KEY[1:])}"))
+        conn.execute("DROP TABLE temp.invrecon_agg_ve_delta")
+
+    def finish(self) -> None:
+        conn = self.db.conn
+        wm = int(self.gl_watermark)
+        if not self.rebuild_reason:
+            added = conn.execute("SELECT count(*) FROM gl_item_ledger_relation "
+                                 f"WHERE gl_entry_no > {wm}").fetchone()[0]
+            total = conn.execute("SELECT count(*) FROM gl_item_ledger_relation").fetchone()[0]
+            if total != self.relations_before + added:
+                self.rebuild_reason = "relation rows of older G/L entries changed"
+        if self.rebuild_reason:
+            rebuild(self.db)
+            self.method = "rebuild"
+            return
+        for statement in _delta_sql(wm):
+            conn.execute(statement)
+        self.method = "delta"
+
+
+def _delta_sql(wm: int) -> list[str]:
+    """Add the G/L entries above entry no. ``wm`` and their relation rows (all new) to the
+    G/L, multi-link and piece aggregates."""
+    gl = (f"SELECT coalesce(e.gl_account_no, ''), e.posting_date, e.closing, sum(e.amount), "
+          f"count(*), sum(CASE WHEN {_linked('e')} THEN 0 ELSE e.amount END), "
+          f"sum(NOT {_linked('e')}) FROM gl_entry e WHERE e.entry_no > {wm} GROUP BY 1, 2, 3")
+    multi = (f"INSERT INTO {MULTI} (g, a, spa, spe, c, pc) SELECT g, a, spa, spe, "
+             f"{_case_expr('a', 'spa', 'spe')}, 'X' FROM ("
+             f"SELECT r.gl_entry_no AS g, e.amount AS a, sum(abs(ve.cost_posted_to_gl)) AS spa, "
+             f"sum(abs(ve.expected_cost_posted_to_gl)) AS spe FROM gl_item_ledger_relation r "
+             f"JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
+             f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
+             f"WHERE r.gl_entry_no IN (SELECT gl_entry_no FROM gl_item_ledger_relation "
+             f"WHERE gl_entry_no > {wm} GROUP BY gl_entry_no HAVING count(*) > 1) "
+             f"GROUP BY r.gl_entry_no)")
+    share = f"(CASE WHEN m.g IS NULL THEN e.amount ELSE {_case_share('e', 've', 'm.c')} END)"
+    pieces = (f"CREATE TEMP TABLE invrecon_agg_piece_delta AS "
+              f"SELECT {', '.join(_PIECE_KEY)}, sum(amount) AS amount, sum(n) AS n FROM "
+              f"(SELECT {_piece_select('e', 've', share, '', True)} FROM gl_item_ledger_relation r "
+              f"JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
+              f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
+              f"LEFT JOIN {MULTI} m ON m.g = r.gl_entry_no "
+              f"WHERE r.gl_entry_no > {wm} AND (m.g IS NULL OR m.c IN ('A', 'E'))) "
+              f"GROUP BY {', '.join(_PIECE_KEY)}")
+    return [
+        _upsert(GL_DAY, _GL_KEY, _GL_VALS, f"SELECT * FROM ({gl}) WHERE 1"),
+        multi,
+        "DROP TABLE IF EXISTS temp.invrecon_agg_piece_delta",
+        pieces,
+        _upsert(PIECE_DAY, _PIECE_KEY, _PIECE_VALS,
+                "SELECT * FROM temp.invrecon_agg_piece_delta WHERE 1"),
+        _upsert(PIECE_TOTAL, _PIECE_KEY[2:], _PIECE_VALS,
+                f"SELECT {', '.join(_PIECE_KEY[2:])}, sum(amount), sum(n) "
+                f"FROM temp.invrecon_agg_piece_delta WHERE 1 GROUP BY {', '.join(_PIECE_KEY[2:])}"),
+        "DROP TABLE temp.invrecon_agg_piece_delta",
+    ]
+
+
+@contextmanager
+def posting_load(db: Database) -> Iterator[PostingLoad | None]:
+    """``bulk_load`` for a posting run: yields a ``PostingLoad`` (None when the ledger has no
+    pre-aggregates) whose deltas replace the full rebuild at the end."""
+    if not _tables_exist(db):
+        yield None
+        return
+    drop_triggers(db)
+    load = PostingLoad(db)
+    yield load
+    load.finish()
+    create_triggers(db)
+
+
 def _tables_exist(db: Database) -> bool:
     n = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                    f"({','.join('?' * len(TABLES))})", TABLES).fetchone()[0]

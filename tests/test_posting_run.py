@@ -628,8 +628,8 @@ def test_preaggregates_stay_exact_on_both_write_paths(db, monkeypatch, bulk, mod
                       cost_amount_expected=7 if i % 5 == 0 else 0,
                       location_code="BLUE" if i % 4 else "")
     calls = []
-    real_bulk = preaggregates.bulk_load
-    monkeypatch.setattr(preaggregates, "bulk_load", lambda d: calls.append(1) or real_bulk(d))
+    real_bulk = preaggregates.posting_load
+    monkeypatch.setattr(preaggregates, "posting_load", lambda d: calls.append(1) or real_bulk(d))
     req = PostingRequest(mode=mode, document_no="G" if mode != "per-entry" else None)
     report = post_inventory_cost(db, req)
     assert report.posted_value_entries == 30

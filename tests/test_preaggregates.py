@@ -314,3 +314,123 @@ def test_drill_pages_and_counts_agree_with_the_entries(db, builder):
             finally:
                 reconciliation.USE_PREAGGREGATES = old
             assert pages[0] == pages[2] and pages[1] == pages[3]
+
+
+# ---------------------------------------------------------------------------------------------
+# A large posting run adds its deltas instead of rebuilding (preaggregates.PostingLoad)
+
+
+def _capture_posting_loads(monkeypatch) -> list:
+    from invrecon import posting
+
+    monkeypatch.setattr(posting, "BULK_MIN_ENTRIES", 1)
+    monkeypatch.setattr(posting, "BULK_SHARE_DIVISOR", 10**9)
+    loads: list = []
+    real = preaggregates.posting_load
+
+    from contextlib import contextmanager
+
+    @contextmanager
+    def spy(d):
+        with real(d) as load:
+            loads.append(load)
+            yield load
+
+    monkeypatch.setattr(preaggregates, "posting_load", spy)
+    return loads
+
+
+@pytest.mark.parametrize("ecp", [False, True])
+@pytest.mark.parametrize("mode", ["per-entry", "per-posting-group"])
+def test_bulk_posting_adds_deltas_without_a_rebuild(db, monkeypatch, mode, ecp):
+    from invrecon.posting import PostingRequest, post_inventory_cost
+
+    loads = _capture_posting_loads(monkeypatch)
+    rebuilds = []
+    monkeypatch.setattr(preaggregates, "rebuild", lambda d: rebuilds.append(1))
+    b = LedgerBuilder.standard(db, expected_cost_posting=ecp)
+    b.item("SVC", type="Service")
+    rng = random.Random(3)
+    for _ in range(6):  # some history: posted entries with their G/L entries and links
+        _op(db, b, rng, "ve")
+    for kind in ["multi", "gl", "rel", "multi"]:
+        _op(db, b, rng, kind)
+    db.execute("UPDATE value_entry SET cost_posted_to_gl = cost_amount_actual, "
+               "expected_cost_posted_to_gl = cost_amount_expected")
+    for i in range(40):
+        b.value_entry(item_no="AB"[i % 2], posting_date=DATES[i % 4],
+                      item_ledger_entry_type=("Purchase", "Sale", "Output")[i % 3],
+                      cost_amount_actual=(i + 1) * (-1 if i % 3 == 1 else 1),
+                      cost_amount_expected=7 if i % 5 == 0 else 0,
+                      location_code="BLUE" if i % 4 else "")
+    report = post_inventory_cost(db, PostingRequest(
+        mode=mode, document_no="G" if mode == "per-posting-group" else None))
+    assert report.posted_value_entries == 40
+    assert [ld.method for ld in loads] == ["delta"]
+    assert rebuilds == []
+    assert_clean(db)
+    assert_same_results(db)
+
+
+def test_bulk_posting_of_an_entry_that_already_has_links_rebuilds(db, monkeypatch):
+    """Re-posting a partly posted, already linked value entry changes its existing pieces'
+    match flags: the run falls back to the full rebuild (and stays exact)."""
+    from invrecon.posting import PostingRequest, post_inventory_cost
+
+    loads = _capture_posting_loads(monkeypatch)
+    b = LedgerBuilder.standard(db)
+    v = b.value_entry(item_no="A", cost_amount_actual=80, cost_posted_to_gl=50)
+    g = b.gl_entry("2130", 50)
+    db.execute("INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no) VALUES (?, ?)",
+               [g, v])
+    b.value_entry(item_no="B", cost_amount_actual=10)
+    assert_clean(db)
+    post_inventory_cost(db, PostingRequest())
+    assert [(ld.method, ld.rebuild_reason) for ld in loads] == [
+        ("rebuild", "a posted value entry already had G/L links")]
+    assert_clean(db)
+    assert_same_results(db)
+
+
+def test_posting_load_rebuilds_when_older_links_change(db, builder):
+    v = builder.value_entry(item_no="A", cost_amount_actual=80, cost_posted_to_gl=80)
+    g = builder.gl_entry("2130", 80)
+    with write_transaction(db):
+        with preaggregates.posting_load(db) as load:
+            db.execute("INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no) "
+                       "VALUES (?, ?)", [g, v])
+    assert (load.method, load.rebuild_reason) == ("rebuild", "relation rows of older G/L entries changed")
+    assert_clean(db)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6),
+       ops=st.lists(st.sampled_from(KINDS), min_size=3, max_size=25),
+       mode=st.sampled_from(["per-entry", "per-posting-group"]), ecp=st.booleans(),
+       filt=st.sampled_from(FILTERS[:6]))
+def test_random_ledgers_stay_exact_after_a_bulk_posting_run(tmp_path_factory, seed, ops, mode,
+                                                            ecp, filt):
+    from invrecon import posting
+    from invrecon.posting import PostingRequest, post_inventory_cost
+
+    path = tmp_path_factory.mktemp("aggpost") / "l.db"
+    db = open_ledger(path, create=True)
+    b = LedgerBuilder.standard(db, expected_cost_posting=ecp)
+    b.item("SVC", type="Service")
+    rng = random.Random(seed)
+    for _ in range(8):
+        _op(db, b, rng, "ve")
+    for kind in ops:
+        _op(db, b, rng, kind)
+    old = posting.BULK_MIN_ENTRIES, posting.BULK_SHARE_DIVISOR
+    posting.BULK_MIN_ENTRIES, posting.BULK_SHARE_DIVISOR = 1, 10**9
+    try:
+        post_inventory_cost(db, PostingRequest(
+            mode=mode, filters=filt,
+            document_no="G" if mode == "per-posting-group" else None))
+    finally:
+        posting.BULK_MIN_ENTRIES, posting.BULK_SHARE_DIVISOR = old
+    assert_clean(db)
+    assert_same_results(db)
+    db.close()

@@ -504,7 +504,7 @@ class MatrixScreen(InvreconScreen):
             return
         report = msg.report
         self.last_report = report
-        skipped = list(report.skipped)
+        skipped = report.skipped  # a SpillList: never materialised whole
         if skipped and self._streamed_skips == 0:
             panel.write_lines([skipped_line(s) for s in skipped])
         summary = (f"Posted {report.posted_value_entries:,} value entries, "
