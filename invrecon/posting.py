@@ -136,6 +136,16 @@ class SkippedEntry:
     gen_prod_posting_group: str = ""
     expected_cost: bool = False
 
+    def as_tuple(self) -> tuple:
+        return (self.value_entry_no, self.item_no, self.posting_date, self.item_ledger_entry_type,
+                self.entry_type, self.document_no, self.location_code, self.cost_amount,
+                self.reason_code, self.reason, self.source_no, self.inventory_posting_group,
+                self.gen_bus_posting_group, self.gen_prod_posting_group, self.expected_cost)
+
+    @classmethod
+    def from_tuple(cls, t: tuple) -> SkippedEntry:
+        return cls(*t)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "value_entry_no": self.value_entry_no,
@@ -308,7 +318,9 @@ class PostingReport:
         self.gl_entries_created = 0  # planned lines in a preview
         self.processed = 0
         # Bounded memory: a run can skip millions of entries (invrecon.spill).
-        self.skipped: SpillList[SkippedEntry] = SpillList(chunk=SKIPPED_IN_MEMORY)
+        self.skipped: SpillList[SkippedEntry] = SpillList(
+            chunk=SKIPPED_IN_MEMORY, encode=SkippedEntry.as_tuple, decode=SkippedEntry.from_tuple)
+        self._skipped_nos = array.array("q")  # their value entry nos. (8 bytes each)
         self.dimension_overrides: list[DimensionOverride] = []
         self._totals: list[int] = [0] * len(ACCOUNT_TYPES)
         # Per item (item entries) and per order no. (capacity entries): BC's report columns.
@@ -565,6 +577,7 @@ class _Engine:
     _groups: dict[tuple, list] = field(default_factory=dict)
     _new_skipped: list[SkippedEntry] = field(default_factory=list)
     posted_entry_nos: list[int] | None = None
+    agg: Any = None  # a preaggregates.PostingLoad in a large run: collects the deltas
 
     def __post_init__(self) -> None:
         conn = self.db.conn
@@ -576,6 +589,9 @@ class _Engine:
         self.document_no = self.report.document_no or ""
         if not self.per_group:
             self.report._entry_lines = _LineStore(LINES_IN_MEMORY)
+        if self.agg is not None and not self.per_group:
+            # one value entry per G/L entry: its G/L amounts and pieces are known here
+            self.agg.gl_delta, self.agg.piece_delta = {}, {}
 
     # -- validation (shared by every mode) --
 
@@ -646,6 +662,7 @@ class _Engine:
                          str(problem.reason_code), problem.reason, sno, ig, bus, prod,
                          bool(expflag))
         self.report.skipped.append(s)
+        self.report._skipped_nos.append(ve_no)
         self._new_skipped.append(s)
 
     # -- the loop --
@@ -672,6 +689,16 @@ class _Engine:
         capacity_columns = report.capacity_columns
         posted = 0
         posted_nos = self.posted_entry_nos
+        agg = self.agg
+        ve_delta: Any = None
+        gl_delta: Any = None
+        piece_delta: Any = None
+        if agg is not None:
+            from invrecon.preaggregates import piece_flags, ve_key
+
+            ve_delta = agg.ve_delta
+            gl_delta = agg.gl_delta
+            piece_delta = agg.piece_delta
         for row in rows:
             (ve_no, item_no, pdate, ile, et, vt, doc, ext, loc, ig, bus, prod, st, sno, ot, ono,
              caa, cae, cpg, ecpg, expflag, dimset) = row
@@ -720,6 +747,14 @@ class _Engine:
             posted += 1
             if posted_nos is not None:
                 posted_nos.append(ve_no)
+            if agg is not None:  # the posted fields become the amounts: their deltas
+                vkey = ve_key(pdate, item_no, ile, et, vt, ot, loc, ig, bus, prod, st, sno)
+                d = ve_delta.get(vkey)
+                if d is None:
+                    ve_delta[vkey] = [act, exp]
+                else:
+                    d[0] += act
+                    d[1] += exp
             if ile:
                 cols = item_columns.get(item_no or "")
                 if cols is None:
@@ -754,6 +789,22 @@ class _Engine:
                     gl_no += 1
                     totals[o] += amount
                     cols[col_of[o]] += amount
+                    if piece_delta is not None:  # a single link: the piece is the amount
+                        gk = (acc or "", pdate, 0)
+                        g = gl_delta.get(gk)
+                        if g is None:
+                            gl_delta[gk] = [amount, 1]
+                        else:
+                            g[0] += amount
+                            g[1] += 1
+                        pk = (pdate, pdate, *vkey[1:], acc or "", 0,
+                              *piece_flags(amount, caa, cae if ecp else ecpg))
+                        g = piece_delta.get(pk)
+                        if g is None:
+                            piece_delta[pk] = [amount, 1]
+                        else:
+                            g[0] += amount
+                            g[1] += 1
         report.posted_value_entries += posted
         report.processed += len(rows)
         self.txn = txn
@@ -846,7 +897,7 @@ def _run(db: Database, request: PostingRequest, *, write: bool,
     report = PostingReport(request)
     setup = PostingSetup(db)
     engine = _Engine(db, setup, report, per_group=request.mode == "per-posting-group",
-                     write=write, on_progress=on_progress, cancel=cancel)
+                     write=write, on_progress=on_progress, cancel=cancel, agg=load)
     if on_progress is not None:
         engine.total = count_queue(db, request)
     ecp = setup.expected_cost_posting
@@ -881,7 +932,7 @@ def _assign_posted_fields(db: Database, request: PostingRequest, ecp: bool,
                      "(entry_no INTEGER PRIMARY KEY)")
         conn.execute("DELETE FROM temp.invrecon_posting_skipped")
         conn.executemany("INSERT OR IGNORE INTO temp.invrecon_posting_skipped VALUES (?)",
-                         ((s.value_entry_no,) for s in report.skipped))
+                         ((n,) for n in report._skipped_nos))
         skip_clause = (" AND value_entry.entry_no NOT IN "
                        "(SELECT entry_no FROM temp.invrecon_posting_skipped)")
     assign = "cost_posted_to_gl = cost_amount_actual"
@@ -892,7 +943,7 @@ def _assign_posted_fields(db: Database, request: PostingRequest, ecp: bool,
     total = conn.execute("SELECT coalesce(max(entry_no), 0) FROM value_entry").fetchone()[0]
     scan = "NOT INDEXED" if report.processed * 8 > total else ""
     if load is not None:  # a bulk run: the pre-aggregates take this update's deltas first
-        load.value_entries_posting(f"{where}{skip_clause}", params, expected=ecp)
+        load.value_entries_posting(f"{where}{skip_clause}", params)
     cur = conn.execute(f"UPDATE value_entry {scan} SET {assign} WHERE {where}{skip_clause}",
                        params)
     if cur.rowcount != report.posted_value_entries:

@@ -544,17 +544,35 @@ def bulk_load(db: Database) -> Iterator[None]:
     create_triggers(db)
 
 
+def ve_key(posting_date: str, item_no: str | None, ile: str, et: str, vt: str, order_type: str,
+           loc: str, ipg: str, gbus: str, gprod: str, source_type: str,
+           source_no: str) -> tuple:
+    """A value entry's key in ``agg_value_entry_day`` (the Python twin of ``_ve_select``)."""
+    item = item_no or ""
+    wip = source_no if source_type == "Item" and source_no and source_no != item else ""
+    return (posting_date, item, ile, et, vt, int(ile == "" and order_type == "Assembly"), loc, ipg,
+            gbus, gprod, wip)
+
+
+def piece_flags(share: int, posted_actual: int, posted_expected: int) -> tuple[int, int, int, int]:
+    """How a piece matches its value entry's posted amounts (the Python twin of the ap, an, ep,
+    en columns of ``_piece_select``)."""
+    return (int(share == posted_actual), int(share == -posted_actual),
+            int(share == posted_expected), int(share == -posted_expected))
+
+
 class PostingLoad:
     """Pre-aggregate upkeep for one large posting run, in the run's write transaction, with the
     triggers dropped: instead of a full rebuild, only what the run adds is aggregated.
 
     A posting run (a) inserts new G/L entries (entry no. above the watermark taken here), linked
     only to value entries by new relation rows, and (b) sets the posted fields of the value
-    entries it posted (``value_entries_posting`` must be called just before that UPDATE, with its
-    WHERE clause). The pieces of the new relation rows and the new G/L entries are added as
-    deltas, and the posted-amount sums by the entries' own deltas. When the run re-posts a value
-    entry that already has links (its existing pieces' match flags would change) or writes
-    anything else, ``finish`` falls back to a full rebuild: slower, never wrong."""
+    entries it posted. The engine collects, while it posts, the posted-amount deltas by value
+    entry key (``ve_delta``) and, when every new G/L entry is linked to exactly one value entry
+    (per-entry mode), the new G/L amounts (``gl_delta``) and pieces (``piece_delta``); otherwise
+    ``finish`` aggregates the new G/L entries and relation rows in SQL. When the run re-posts a
+    value entry that already has links (its existing pieces' match flags would change) or
+    writes anything else, ``finish`` falls back to a full rebuild: slower, never wrong."""
 
     def __init__(self, db: Database):
         self.db = db
@@ -565,42 +583,23 @@ class PostingLoad:
             "SELECT count(*) FROM gl_item_ledger_relation").fetchone()[0]
         self.rebuild_reason: str | None = None
         self.method: str | None = None  # 'delta' or 'rebuild' once finished
+        # key (ve_key) -> [posted actual delta, posted expected delta]
+        self.ve_delta: dict[tuple, list[int]] = {}
+        # (acct, date, closing) -> [amount, n]; piece key -> [amount, n]; None = use SQL
+        self.gl_delta: dict[tuple, list[int]] | None = None
+        self.piece_delta: dict[tuple, list[int]] | None = None
 
-    def value_entries_posting(self, where: str, params: tuple | list, *,
-                              expected: bool) -> None:
-        """Before ``UPDATE value_entry SET cost_posted_to_gl = cost_amount_actual[, expected_
-        cost_posted_to_gl = cost_amount_expected] WHERE <where>``: add that update's deltas to
-        the value-entry sums (or note that a rebuild is needed)."""
+    def value_entries_posting(self, where: str, params: tuple | list) -> None:
+        """Just before ``UPDATE value_entry SET <posted fields> WHERE <where>``: note whether
+        any of those entries already has links (then the pieces need the rebuild)."""
         if self.rebuild_reason:
             return
-        conn = self.db.conn
-        relinked = conn.execute(
+        relinked = self.db.conn.execute(
             f"SELECT EXISTS (SELECT 1 FROM value_entry JOIN gl_item_ledger_relation r "
             f"ON r.value_entry_no = value_entry.entry_no WHERE ({where}) "
             f"AND r.gl_entry_no <= {int(self.gl_watermark)})", params).fetchone()[0]
         if relinked:
             self.rebuild_reason = "a posted value entry already had G/L links"
-            return
-        keys = _split(_ve_select("value_entry", ""))[:len(_VE_KEY)]
-        exp = ("sum(value_entry.cost_amount_expected - value_entry.expected_cost_posted_to_gl)"
-               if expected else "0")
-        conn.execute("DROP TABLE IF EXISTS temp.invrecon_agg_ve_delta")
-        conn.execute(
-            f"CREATE TEMP TABLE invrecon_agg_ve_delta AS SELECT "
-            f"{_alias(keys, _VE_KEY)}, "
-            f"sum(value_entry.cost_amount_actual - value_entry.cost_posted_to_gl) AS pa, "
-            f"{exp} AS pe FROM value_entry WHERE ({where}) GROUP BY {', '.join(_VE_KEY)}",
-            params)
-        zeros = ", ".join(["0"] * (len(_VE_VALS) - 2))
-        vals = ("posted_actual", "posted_expected",
-                *(v for v in _VE_VALS if v not in ("posted_actual", "posted_expected")))
-        conn.execute(_upsert(VE_DAY, _VE_KEY, vals, f"SELECT {', '.join(_VE_KEY)}, pa, pe, "
-                             f"{zeros} FROM temp.invrecon_agg_ve_delta WHERE 1"))
-        conn.execute(_upsert(VE_TOTAL, _VE_KEY[1:], vals,
-                             f"SELECT {', '.join(_VE_KEY[1:])}, sum(pa), sum(pe), {zeros} "
-                             f"FROM temp.invrecon_agg_ve_delta WHERE 1 "
-                             f"GROUP BY {', '.join(_VE_KEY[1:])}"))
-        conn.execute("DROP TABLE temp.invrecon_agg_ve_delta")
 
     def finish(self) -> None:
         conn = self.db.conn
@@ -615,9 +614,51 @@ class PostingLoad:
             rebuild(self.db)
             self.method = "rebuild"
             return
-        for statement in _delta_sql(wm):
-            conn.execute(statement)
+        self._apply_ve_delta()
+        if self.gl_delta is not None and self.piece_delta is not None:
+            self._apply_line_deltas()
+        else:
+            for statement in _delta_sql(wm):
+                conn.execute(statement)
         self.method = "delta"
+
+    def _apply_ve_delta(self) -> None:
+        conn = self.db.conn
+        vals = ("posted_actual", "posted_expected",
+                *(v for v in _VE_VALS if v not in ("posted_actual", "posted_expected")))
+        zeros = ", ".join(["0"] * (len(_VE_VALS) - 2))
+        marks = ", ".join("?" * (len(_VE_KEY) + 2))
+        totals: dict[tuple, list[int]] = {}
+        rows = []
+        for key, (pa, pe) in self.ve_delta.items():
+            if pa or pe:
+                rows.append((*key, pa, pe))
+                t = totals.setdefault(key[1:], [0, 0])
+                t[0] += pa
+                t[1] += pe
+        conn.executemany(_upsert(VE_DAY, _VE_KEY, vals,
+                                 f"SELECT {marks}, {zeros} WHERE 1"), rows)
+        conn.executemany(_upsert(VE_TOTAL, _VE_KEY[1:], vals,
+                                 f"SELECT {marks[3:]}, {zeros} WHERE 1"),
+                         ((*k, pa, pe) for k, (pa, pe) in totals.items()))
+
+    def _apply_line_deltas(self) -> None:
+        assert self.gl_delta is not None and self.piece_delta is not None
+        conn = self.db.conn
+        conn.executemany(
+            _upsert(GL_DAY, _GL_KEY, _GL_VALS, "SELECT ?, ?, ?, ?, ?, 0, 0 WHERE 1"),
+            ((*k, a, n) for k, (a, n) in self.gl_delta.items()))
+        marks = ", ".join("?" * (len(_PIECE_KEY) + 2))
+        conn.executemany(_upsert(PIECE_DAY, _PIECE_KEY, _PIECE_VALS, f"SELECT {marks} WHERE 1"),
+                         ((*k, a, n) for k, (a, n) in self.piece_delta.items()))
+        totals: dict[tuple, list[int]] = {}
+        for k, (a, n) in self.piece_delta.items():
+            t = totals.setdefault(k[2:], [0, 0])
+            t[0] += a
+            t[1] += n
+        conn.executemany(
+            _upsert(PIECE_TOTAL, _PIECE_KEY[2:], _PIECE_VALS, f"SELECT {marks[6:]} WHERE 1"),
+            ((*k, a, n) for k, (a, n) in totals.items()))
 
 
 def _delta_sql(wm: int) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Generic, TypeVar, overload
 
 T = TypeVar("T")
@@ -22,11 +22,20 @@ DEFAULT_CHUNK = 10_000
 
 
 class SpillList(Sequence[T], Generic[T]):
-    """Append-only sequence; every full chunk of ``chunk`` items goes to a temp file."""
+    """Append-only sequence; every full chunk of ``chunk`` items goes to a temp file.
 
-    def __init__(self, items: Iterable[T] = (), *, chunk: int = DEFAULT_CHUNK):
+    ``encode`` / ``decode`` turn an item into something cheaper to pickle and back (e.g. a
+    dataclass into the tuple of its fields: pickling slots dataclasses one by one is slow)."""
+
+    def __init__(self, items: Iterable[T] = (), *, chunk: int = DEFAULT_CHUNK,
+                 encode: Callable[[T], object] | None = None,
+                 decode: Callable[[object], T] | None = None):
         if chunk < 1:
             raise ValueError("chunk must be at least 1")
+        if (encode is None) != (decode is None):
+            raise ValueError("give both encode and decode, or neither")
+        self._encode = encode
+        self._decode = decode
         self._chunk = chunk
         self._tail: list[T] = []
         self._spans: list[tuple[int, int]] = []  # (offset, length) of each spilled chunk
@@ -48,7 +57,8 @@ class SpillList(Sequence[T], Generic[T]):
     def _spill(self) -> None:
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="invrecon-spill-")
-        data = pickle.dumps(self._tail, protocol=pickle.HIGHEST_PROTOCOL)
+        items = self._tail if self._encode is None else list(map(self._encode, self._tail))
+        data = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
         os.pwrite(self._file.fileno(), data, self._end)
         self._spans.append((self._end, len(data)))
         self._end += len(data)
@@ -64,7 +74,8 @@ class SpillList(Sequence[T], Generic[T]):
     def _load(self, k: int) -> list[T]:
         assert self._file is not None
         offset, length = self._spans[k]
-        return pickle.loads(os.pread(self._file.fileno(), length, offset))
+        items = pickle.loads(os.pread(self._file.fileno(), length, offset))
+        return items if self._decode is None else list(map(self._decode, items))
 
     def __len__(self) -> int:
         return len(self._spans) * self._chunk + len(self._tail)

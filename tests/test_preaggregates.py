@@ -367,6 +367,9 @@ def test_bulk_posting_adds_deltas_without_a_rebuild(db, monkeypatch, mode, ecp):
         mode=mode, document_no="G" if mode == "per-posting-group" else None))
     assert report.posted_value_entries == 40
     assert [ld.method for ld in loads] == ["delta"]
+    # per entry, the engine collects the new G/L amounts and pieces itself; per posting group
+    # (G/L entries linked to several value entries) they are aggregated in SQL
+    assert (loads[0].piece_delta is not None) == (mode == "per-entry")
     assert rebuilds == []
     assert_clean(db)
     assert_same_results(db)

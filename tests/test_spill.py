@@ -75,6 +75,16 @@ def test_skipped_entries_round_trip_through_the_file():
                      "posting_date_not_allowed", "Posting Date … not allowed", expected_cost=True)
     s = SpillList([e, e], chunk=1)
     assert s.spilled and list(s) == [e, e] and s[0] is not e
+    encoded: list = []
+
+    def enc(x):
+        encoded.append(x)
+        return x.as_tuple()
+
+    s = SpillList([e, e, e], chunk=2, encode=enc, decode=SkippedEntry.from_tuple)
+    assert encoded == [e, e] and list(s) == [e, e, e] and s[1] == e
+    with pytest.raises(ValueError):
+        SpillList(encode=enc)
 
 
 @pytest.mark.parametrize("mode", ["per-entry", "per-posting-group"])
