@@ -630,7 +630,7 @@ class PostingLoad:
         marks = ", ".join("?" * (len(_VE_KEY) + 2))
         totals: dict[tuple, list[int]] = {}
         rows = []
-        for key, (pa, pe) in self.ve_delta.items():
+        for key, (pa, pe) in sorted(self.ve_delta.items()):  # primary key order: fast upserts
             if pa or pe:
                 rows.append((*key, pa, pe))
                 t = totals.setdefault(key[1:], [0, 0])
@@ -640,25 +640,37 @@ class PostingLoad:
                                  f"SELECT {marks}, {zeros} WHERE 1"), rows)
         conn.executemany(_upsert(VE_TOTAL, _VE_KEY[1:], vals,
                                  f"SELECT {marks[3:]}, {zeros} WHERE 1"),
-                         ((*k, pa, pe) for k, (pa, pe) in totals.items()))
+                         ((*k, pa, pe) for k, (pa, pe) in sorted(totals.items())))
 
     def _apply_line_deltas(self) -> None:
         assert self.gl_delta is not None and self.piece_delta is not None
         conn = self.db.conn
         conn.executemany(
             _upsert(GL_DAY, _GL_KEY, _GL_VALS, "SELECT ?, ?, ?, ?, ?, 0, 0 WHERE 1"),
-            ((*k, a, n) for k, (a, n) in self.gl_delta.items()))
+            ((*k, a, n) for k, (a, n) in sorted(self.gl_delta.items())))
+        cols = ", ".join((*_PIECE_KEY, *_PIECE_VALS))
+        # Staged in a temp table, then merged by one statement in primary-key order (each
+        # upsert lands next to the previous one in the B-tree).
+        conn.execute("DROP TABLE IF EXISTS temp.invrecon_agg_piece_delta")
+        conn.execute(f"CREATE TEMP TABLE invrecon_agg_piece_delta ({cols})")
         marks = ", ".join("?" * (len(_PIECE_KEY) + 2))
-        conn.executemany(_upsert(PIECE_DAY, _PIECE_KEY, _PIECE_VALS, f"SELECT {marks} WHERE 1"),
+        conn.executemany(f"INSERT INTO temp.invrecon_agg_piece_delta VALUES ({marks})",
                          ((*k, a, n) for k, (a, n) in self.piece_delta.items()))
-        totals: dict[tuple, list[int]] = {}
-        for k, (a, n) in self.piece_delta.items():
-            t = totals.setdefault(k[2:], [0, 0])
-            t[0] += a
-            t[1] += n
-        conn.executemany(
-            _upsert(PIECE_TOTAL, _PIECE_KEY[2:], _PIECE_VALS, f"SELECT {marks[6:]} WHERE 1"),
-            ((*k, a, n) for k, (a, n) in totals.items()))
+        for statement in _merge_piece_delta_sql():
+            conn.execute(statement)
+
+
+def _merge_piece_delta_sql() -> list[str]:
+    """Add temp.invrecon_agg_piece_delta to the per-day and the all-dates piece tables."""
+    return [
+        _upsert(PIECE_DAY, _PIECE_KEY, _PIECE_VALS,
+                f"SELECT * FROM temp.invrecon_agg_piece_delta WHERE 1 "
+                f"ORDER BY {', '.join(_PIECE_KEY)}"),
+        _upsert(PIECE_TOTAL, _PIECE_KEY[2:], _PIECE_VALS,
+                f"SELECT {', '.join(_PIECE_KEY[2:])}, sum(amount), sum(n) "
+                f"FROM temp.invrecon_agg_piece_delta WHERE 1 GROUP BY {', '.join(_PIECE_KEY[2:])}"),
+        "DROP TABLE temp.invrecon_agg_piece_delta",
+    ]
 
 
 def _delta_sql(wm: int) -> list[str]:
@@ -690,12 +702,7 @@ def _delta_sql(wm: int) -> list[str]:
         multi,
         "DROP TABLE IF EXISTS temp.invrecon_agg_piece_delta",
         pieces,
-        _upsert(PIECE_DAY, _PIECE_KEY, _PIECE_VALS,
-                "SELECT * FROM temp.invrecon_agg_piece_delta WHERE 1"),
-        _upsert(PIECE_TOTAL, _PIECE_KEY[2:], _PIECE_VALS,
-                f"SELECT {', '.join(_PIECE_KEY[2:])}, sum(amount), sum(n) "
-                f"FROM temp.invrecon_agg_piece_delta WHERE 1 GROUP BY {', '.join(_PIECE_KEY[2:])}"),
-        "DROP TABLE temp.invrecon_agg_piece_delta",
+        *_merge_piece_delta_sql(),
     ]
 
 
