@@ -575,7 +575,7 @@ class _Engine:
     total: int = 0
     _plans: dict[tuple, _Plan] = field(default_factory=dict)
     _groups: dict[tuple, list] = field(default_factory=dict)
-    _new_skipped: list[SkippedEntry] = field(default_factory=list)
+    _new_skipped: list[tuple] = field(default_factory=list)  # SkippedEntry.as_tuple form
     posted_entry_nos: list[int] | None = None
     agg: Any = None  # a preaggregates.PostingLoad in a large run: collects the deltas
 
@@ -658,12 +658,12 @@ class _Engine:
             raise AutomaticPostingError(
                 f"automatic cost posting of value entry {ve_no} failed: {problem.reason}",
                 ve_no, str(problem.reason_code))
-        s = SkippedEntry(ve_no, item_no, pdate, ile, et, doc, loc, cae if expflag else caa,
-                         str(problem.reason_code), problem.reason, sno, ig, bus, prod,
-                         bool(expflag))
-        self.report.skipped.append(s)
+        s = (ve_no, item_no, pdate, ile, et, doc, loc, cae if expflag else caa,
+             str(problem.reason_code), problem.reason, sno, ig, bus, prod, bool(expflag))
+        self.report.skipped.append_encoded(s)  # SkippedEntry.as_tuple form
         self.report._skipped_nos.append(ve_no)
-        self._new_skipped.append(s)
+        if self.on_progress is not None:
+            self._new_skipped.append(s)
 
     # -- the loop --
 
@@ -829,7 +829,8 @@ class _Engine:
         if self.on_progress is not None:
             r = self.report
             self.on_progress(PostingProgress(r.processed, self.total, r.posted_value_entries,
-                                             len(r.skipped), self._new_skipped))
+                                             len(r.skipped),
+                                             [SkippedEntry(*t) for t in self._new_skipped]))
         self._new_skipped = []
 
     def check_cancel(self) -> None:

@@ -343,6 +343,13 @@ class PostingSetup:
     # -- posting dates --
 
     def date_problem(self, posting_date: str) -> Problem | None:
+        """The problem of a posting date outside the allowed range (one object per date)."""
+        cache = self.__dict__.setdefault("_date_problems", {})
+        if posting_date not in cache:
+            cache[posting_date] = self._date_problem(posting_date)
+        return cache[posting_date]
+
+    def _date_problem(self, posting_date: str) -> Problem | None:
         if (self.allow_from and posting_date < self.allow_from) or (
             self.allow_to and posting_date > self.allow_to
         ):

@@ -25,7 +25,8 @@ class SpillList(Sequence[T], Generic[T]):
     """Append-only sequence; every full chunk of ``chunk`` items goes to a temp file.
 
     ``encode`` / ``decode`` turn an item into something cheaper to pickle and back (e.g. a
-    dataclass into the tuple of its fields: pickling slots dataclasses one by one is slow)."""
+    dataclass into the tuple of its fields: pickling slots dataclasses one by one is slow).
+    Items are kept encoded in memory too, and decoded on every read."""
 
     def __init__(self, items: Iterable[T] = (), *, chunk: int = DEFAULT_CHUNK,
                  encode: Callable[[T], object] | None = None,
@@ -46,7 +47,13 @@ class SpillList(Sequence[T], Generic[T]):
     # -- writing --
 
     def append(self, item: T) -> None:
-        self._tail.append(item)
+        self._tail.append(item if self._encode is None else self._encode(item))
+        if len(self._tail) >= self._chunk:
+            self._spill()
+
+    def append_encoded(self, encoded: object) -> None:
+        """Append an item given in its encoded form (saves building the item)."""
+        self._tail.append(encoded)  # type: ignore[arg-type]
         if len(self._tail) >= self._chunk:
             self._spill()
 
@@ -57,8 +64,7 @@ class SpillList(Sequence[T], Generic[T]):
     def _spill(self) -> None:
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="invrecon-spill-")
-        items = self._tail if self._encode is None else list(map(self._encode, self._tail))
-        data = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(self._tail, protocol=pickle.HIGHEST_PROTOCOL)
         os.pwrite(self._file.fileno(), data, self._end)
         self._spans.append((self._end, len(data)))
         self._end += len(data)
@@ -88,7 +94,7 @@ class SpillList(Sequence[T], Generic[T]):
         tail = self._tail
         for k in range(spilled):
             yield from self._load(k)
-        yield from tail[:]
+        yield from tail[:] if self._decode is None else map(self._decode, tail[:])
 
     @overload
     def __getitem__(self, index: int) -> T: ...
@@ -106,7 +112,8 @@ class SpillList(Sequence[T], Generic[T]):
             raise IndexError("SpillList index out of range")
         k, i = divmod(index, self._chunk)
         if k == len(self._spans):
-            return self._tail[i]
+            item = self._tail[i]
+            return item if self._decode is None else self._decode(item)
         return self._load(k)[i]
 
     def __eq__(self, other: object) -> bool:

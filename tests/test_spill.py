@@ -82,7 +82,8 @@ def test_skipped_entries_round_trip_through_the_file():
         return x.as_tuple()
 
     s = SpillList([e, e, e], chunk=2, encode=enc, decode=SkippedEntry.from_tuple)
-    assert encoded == [e, e] and list(s) == [e, e, e] and s[1] == e
+    assert encoded == [e, e, e] and list(s) == [e, e, e] and s[1] == e and s[2] == e
+    assert s._tail == [e.as_tuple()]  # kept encoded in memory too
     with pytest.raises(ValueError):
         SpillList(encode=enc)
 
