@@ -69,6 +69,7 @@ BATCH_SIZE = 1000
 # A large per-entry run reads and computes in a second thread while this one writes.
 PIPELINE = True
 PIPELINE_DEPTH = 8  # batches in flight
+STAGE_KEYS = 50_000  # pre-aggregate delta keys held in memory before they are staged
 LINES_IN_MEMORY = 100_000
 SKIPPED_IN_MEMORY = 10_000  # skipped entries per in-memory chunk (invrecon.spill)
 DESCRIPTION_LENGTH = 100
@@ -583,7 +584,7 @@ class _Engine:
     posted_entry_nos: list[int] | None = None
     agg: Any = None  # a preaggregates.PostingLoad in a large run: collects the deltas
     # per-entry batches go here instead of straight to the ledger (the pipelined run)
-    sink: Callable[[list, list], None] | None = None
+    sink: Callable[[tuple], None] | None = None
 
     def __post_init__(self) -> None:
         conn = self.db.conn
@@ -597,7 +598,7 @@ class _Engine:
             self.report._entry_lines = _LineStore(LINES_IN_MEMORY)
         if self.agg is not None and not self.per_group:
             # one value entry per G/L entry: its G/L amounts and pieces are known here
-            self.agg.gl_delta, self.agg.piece_delta = {}, {}
+            self.agg.collect_lines()
 
     # -- validation (shared by every mode) --
 
@@ -821,10 +822,16 @@ class _Engine:
             report.gl_entries_created += n
             if self.write and gl_rows:
                 if self.sink is not None:
-                    self.sink(gl_rows, rel_rows)
+                    self.sink(("insert", gl_rows, rel_rows))
                 else:
                     self.insert(self.db, gl_rows, rel_rows)
             report._entry_lines.add(gl_rows, bytes(ordinals), rel_rows)  # type: ignore[union-attr]
+        if agg is not None and agg.pending() > STAGE_KEYS:  # bounded memory: to the stage
+            taken = agg.take()
+            if self.sink is not None:
+                self.sink(("stage", taken))
+            else:
+                agg.stage(self.db.conn, taken)
 
     def insert(self, db: Database, gl_rows: list, rel_rows: list) -> None:
         """Write one batch of per-entry G/L entries and their relation rows."""
@@ -973,7 +980,7 @@ def _process_pipelined(db: Database, engine: _Engine, request: PostingRequest,
         try:
             reader = open_ledger(path, readonly=True)
             reader.conn.execute("BEGIN")
-            engine.sink = lambda gl_rows, rel_rows: put((gl_rows, rel_rows))
+            engine.sink = put
             _process(reader, engine, request, ecp)
         except _ReaderStopped:
             return
@@ -1000,7 +1007,10 @@ def _process_pipelined(db: Database, engine: _Engine, request: PostingRequest,
                 continue
             if item is None:
                 break
-            engine.insert(db, *item)
+            if item[0] == "insert":
+                engine.insert(db, item[1], item[2])
+            else:  # "stage": pre-aggregate deltas collected by the reader
+                engine.agg.stage(db.conn, item[1])
     except BaseException:
         stop.set()
         raise

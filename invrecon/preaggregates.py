@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -561,6 +562,12 @@ def piece_flags(share: int, posted_actual: int, posted_expected: int) -> tuple[i
             int(share == posted_expected), int(share == -posted_expected))
 
 
+_VE_STAGE = "temp.invrecon_agg_ve_stage"
+_GL_STAGE = "temp.invrecon_agg_gl_stage"
+_PIECE_STAGE = "temp.invrecon_agg_piece_delta"
+STAGE_KEYS = 50_000  # keys collected in memory before they go to the temp stage tables
+
+
 class PostingLoad:
     """Pre-aggregate upkeep for one large posting run, in the run's write transaction, with the
     triggers dropped: instead of a full rebuild, only what the run adds is aggregated.
@@ -570,8 +577,10 @@ class PostingLoad:
     entries it posted. The engine collects, while it posts, the posted-amount deltas by value
     entry key (``ve_delta``) and, when every new G/L entry is linked to exactly one value entry
     (per-entry mode), the new G/L amounts (``gl_delta``) and pieces (``piece_delta``); otherwise
-    ``finish`` aggregates the new G/L entries and relation rows in SQL. When the run re-posts a
-    value entry that already has links (its existing pieces' match flags would change) or
+    ``finish`` aggregates the new G/L entries and relation rows in SQL. Memory stays bounded:
+    past ``STAGE_KEYS`` keys the engine hands the collected deltas over (``take``) and they are
+    written to temp stage tables (``stage``), summed in SQL by ``finish``. When the run re-posts
+    a value entry that already has links (its existing pieces' match flags would change) or
     writes anything else, ``finish`` falls back to a full rebuild: slower, never wrong."""
 
     def __init__(self, db: Database):
@@ -583,11 +592,42 @@ class PostingLoad:
             "SELECT count(*) FROM gl_item_ledger_relation").fetchone()[0]
         self.rebuild_reason: str | None = None
         self.method: str | None = None  # 'delta' or 'rebuild' once finished
+        self.staged = 0  # keys written to the stage tables
         # key (ve_key) -> [posted actual delta, posted expected delta]
         self.ve_delta: dict[tuple, list[int]] = {}
         # (acct, date, closing) -> [amount, n]; piece key -> [amount, n]; None = use SQL
         self.gl_delta: dict[tuple, list[int]] | None = None
         self.piece_delta: dict[tuple, list[int]] | None = None
+        for table, cols in ((_VE_STAGE, (*_VE_KEY, "pa", "pe")),
+                            (_GL_STAGE, (*_GL_KEY, "amount", "n")),
+                            (_PIECE_STAGE, (*_PIECE_KEY, *_PIECE_VALS))):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
+
+    def collect_lines(self) -> None:
+        """The engine will collect the G/L amounts and pieces of its lines itself."""
+        self.gl_delta, self.piece_delta = {}, {}
+
+    def pending(self) -> int:
+        return len(self.ve_delta) + len(self.gl_delta or ()) + len(self.piece_delta or ())
+
+    def take(self) -> tuple:
+        """The deltas collected so far; collection starts again with empty ones."""
+        taken = (self.ve_delta, self.gl_delta, self.piece_delta)
+        self.ve_delta = {}
+        if self.gl_delta is not None:
+            self.gl_delta, self.piece_delta = {}, {}
+        return taken
+
+    def stage(self, conn: Any, taken: tuple) -> None:
+        """Write deltas from ``take`` to the stage tables (on the writing connection)."""
+        ve, gl, pieces = taken
+        for table, delta in ((_VE_STAGE, ve), (_GL_STAGE, gl), (_PIECE_STAGE, pieces)):
+            if delta:
+                width = len(next(iter(delta))) + 2
+                conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})",
+                                 ((*k, a, b) for k, (a, b) in delta.items()))
+                self.staged += len(delta)
 
     def value_entries_posting(self, where: str, params: tuple | list) -> None:
         """Just before ``UPDATE value_entry SET <posted fields> WHERE <where>``: note whether
@@ -613,63 +653,52 @@ class PostingLoad:
         if self.rebuild_reason:
             rebuild(self.db)
             self.method = "rebuild"
-            return
-        self._apply_ve_delta()
-        if self.gl_delta is not None and self.piece_delta is not None:
-            self._apply_line_deltas()
         else:
-            for statement in _delta_sql(wm):
+            lines_collected = self.piece_delta is not None
+            self.stage(conn, self.take())
+            for statement in _merge_ve_stage_sql():
                 conn.execute(statement)
-        self.method = "delta"
+            if lines_collected:
+                conn.execute(_upsert(GL_DAY, _GL_KEY, _GL_VALS,
+                                     f"SELECT {', '.join(_GL_KEY)}, sum(amount), sum(n), 0, 0 "
+                                     f"FROM {_GL_STAGE} WHERE 1 GROUP BY {', '.join(_GL_KEY)}"))
+                for statement in _merge_piece_delta_sql():
+                    conn.execute(statement)
+            else:
+                for statement in _delta_sql(wm):
+                    conn.execute(statement)
+            self.method = "delta"
+        for table in (_VE_STAGE, _GL_STAGE, _PIECE_STAGE):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
 
-    def _apply_ve_delta(self) -> None:
-        conn = self.db.conn
-        vals = ("posted_actual", "posted_expected",
-                *(v for v in _VE_VALS if v not in ("posted_actual", "posted_expected")))
-        zeros = ", ".join(["0"] * (len(_VE_VALS) - 2))
-        marks = ", ".join("?" * (len(_VE_KEY) + 2))
-        totals: dict[tuple, list[int]] = {}
-        rows = []
-        for key, (pa, pe) in sorted(self.ve_delta.items()):  # primary key order: fast upserts
-            if pa or pe:
-                rows.append((*key, pa, pe))
-                t = totals.setdefault(key[1:], [0, 0])
-                t[0] += pa
-                t[1] += pe
-        conn.executemany(_upsert(VE_DAY, _VE_KEY, vals,
-                                 f"SELECT {marks}, {zeros} WHERE 1"), rows)
-        conn.executemany(_upsert(VE_TOTAL, _VE_KEY[1:], vals,
-                                 f"SELECT {marks[3:]}, {zeros} WHERE 1"),
-                         ((*k, pa, pe) for k, (pa, pe) in sorted(totals.items())))
 
-    def _apply_line_deltas(self) -> None:
-        assert self.gl_delta is not None and self.piece_delta is not None
-        conn = self.db.conn
-        conn.executemany(
-            _upsert(GL_DAY, _GL_KEY, _GL_VALS, "SELECT ?, ?, ?, ?, ?, 0, 0 WHERE 1"),
-            ((*k, a, n) for k, (a, n) in sorted(self.gl_delta.items())))
-        cols = ", ".join((*_PIECE_KEY, *_PIECE_VALS))
-        # Staged in a temp table, then merged by one statement in primary-key order (each
-        # upsert lands next to the previous one in the B-tree).
-        conn.execute("DROP TABLE IF EXISTS temp.invrecon_agg_piece_delta")
-        conn.execute(f"CREATE TEMP TABLE invrecon_agg_piece_delta ({cols})")
-        marks = ", ".join("?" * (len(_PIECE_KEY) + 2))
-        conn.executemany(f"INSERT INTO temp.invrecon_agg_piece_delta VALUES ({marks})",
-                         ((*k, a, n) for k, (a, n) in self.piece_delta.items()))
-        for statement in _merge_piece_delta_sql():
-            conn.execute(statement)
+def _merge_ve_stage_sql() -> list[str]:
+    vals = ("posted_actual", "posted_expected",
+            *(v for v in _VE_VALS if v not in ("posted_actual", "posted_expected")))
+    zeros = ", ".join(["0"] * (len(_VE_VALS) - 2))
+    keys, total_keys = ", ".join(_VE_KEY), ", ".join(_VE_KEY[1:])
+    return [
+        _upsert(VE_DAY, _VE_KEY, vals,
+                f"SELECT * FROM (SELECT {keys}, sum(pa) AS pa, sum(pe) AS pe, {zeros} "
+                f"FROM {_VE_STAGE} GROUP BY {keys}) WHERE pa <> 0 OR pe <> 0"),
+        _upsert(VE_TOTAL, _VE_KEY[1:], vals,
+                f"SELECT * FROM (SELECT {total_keys}, sum(pa) AS pa, sum(pe) AS pe, {zeros} "
+                f"FROM {_VE_STAGE} GROUP BY {total_keys}) WHERE pa <> 0 OR pe <> 0"),
+    ]
 
 
 def _merge_piece_delta_sql() -> list[str]:
-    """Add temp.invrecon_agg_piece_delta to the per-day and the all-dates piece tables."""
+    """Add the staged pieces to the per-day and the all-dates piece tables (grouped, in
+    primary-key order: each upsert lands next to the previous one in the B-tree)."""
+    keys, total_keys = ", ".join(_PIECE_KEY), ", ".join(_PIECE_KEY[2:])
     return [
         _upsert(PIECE_DAY, _PIECE_KEY, _PIECE_VALS,
-                f"SELECT * FROM temp.invrecon_agg_piece_delta WHERE 1 "
-                f"ORDER BY {', '.join(_PIECE_KEY)}"),
+                f"SELECT {keys}, sum(amount), sum(n) FROM {_PIECE_STAGE} WHERE 1 "
+                f"GROUP BY {keys}"),
         _upsert(PIECE_TOTAL, _PIECE_KEY[2:], _PIECE_VALS,
-                f"SELECT {', '.join(_PIECE_KEY[2:])}, sum(amount), sum(n) "
-                f"FROM temp.invrecon_agg_piece_delta WHERE 1 GROUP BY {', '.join(_PIECE_KEY[2:])}"),
-        "DROP TABLE temp.invrecon_agg_piece_delta",
+                f"SELECT {total_keys}, sum(amount), sum(n) FROM {_PIECE_STAGE} WHERE 1 "
+                f"GROUP BY {total_keys}"),
+        f"DELETE FROM {_PIECE_STAGE}",
     ]
 
 
@@ -689,7 +718,7 @@ def _delta_sql(wm: int) -> list[str]:
              f"WHERE gl_entry_no > {wm} GROUP BY gl_entry_no HAVING count(*) > 1) "
              f"GROUP BY r.gl_entry_no)")
     share = f"(CASE WHEN m.g IS NULL THEN e.amount ELSE {_case_share('e', 've', 'm.c')} END)"
-    pieces = (f"CREATE TEMP TABLE invrecon_agg_piece_delta AS "
+    pieces = (f"INSERT INTO {_PIECE_STAGE} "
               f"SELECT {', '.join(_PIECE_KEY)}, sum(amount) AS amount, sum(n) AS n FROM "
               f"(SELECT {_piece_select('e', 've', share, '', True)} FROM gl_item_ledger_relation r "
               f"JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
@@ -700,7 +729,6 @@ def _delta_sql(wm: int) -> list[str]:
     return [
         _upsert(GL_DAY, _GL_KEY, _GL_VALS, f"SELECT * FROM ({gl}) WHERE 1"),
         multi,
-        "DROP TABLE IF EXISTS temp.invrecon_agg_piece_delta",
         pieces,
         *_merge_piece_delta_sql(),
     ]

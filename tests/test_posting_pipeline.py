@@ -29,6 +29,7 @@ def ledger(tmp_path, monkeypatch):
     monkeypatch.setattr(posting, "BULK_MIN_ENTRIES", 1)
     monkeypatch.setattr(posting, "BATCH_SIZE", 7)
     monkeypatch.setattr(posting, "PIPELINE_DEPTH", 2)
+    monkeypatch.setattr(posting, "STAGE_KEYS", 5)  # pre-aggregate deltas staged often
     path = tmp_path / "l.db"
     db = open_ledger(path, create=True)
     b = LedgerBuilder.standard(db, expected_cost_posting=True)
@@ -55,6 +56,14 @@ def test_pipelined_run_writes_exactly_what_the_serial_run_writes(ledger, tmp_pat
     serial = tmp_path / "serial.db"
     shutil.copyfile(ledger, serial)
     threads = []
+    staged = []
+    real_finish = preaggregates.PostingLoad.finish
+
+    def finish(self):
+        staged.append(self.staged)
+        return real_finish(self)
+
+    monkeypatch.setattr(preaggregates.PostingLoad, "finish", finish)
     real = posting._process_pipelined
     monkeypatch.setattr(posting, "_process_pipelined",
                         lambda *a: threads.append(1) or real(*a))
@@ -64,6 +73,7 @@ def test_pipelined_run_writes_exactly_what_the_serial_run_writes(ledger, tmp_pat
     report_s, after_s = run(serial)
     assert threads == [1]
     assert after_p == after_s
+    assert staged and all(n > 0 for n in staged)
     assert report_p.posted_value_entries == report_s.posted_value_entries > 200
     assert list(report_p.skipped) == list(report_s.skipped) and len(report_p.skipped) > 20
     assert [ln.to_json() for ln in report_p.lines] == [ln.to_json() for ln in report_s.lines]

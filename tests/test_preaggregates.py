@@ -411,9 +411,9 @@ def test_posting_load_rebuilds_when_older_links_change(db, builder):
 @given(seed=st.integers(0, 10**6),
        ops=st.lists(st.sampled_from(KINDS), min_size=3, max_size=25),
        mode=st.sampled_from(["per-entry", "per-posting-group"]), ecp=st.booleans(),
-       filt=st.sampled_from(FILTERS[:6]))
+       filt=st.sampled_from(FILTERS[:6]), stage_keys=st.sampled_from([0, 2, 50_000]))
 def test_random_ledgers_stay_exact_after_a_bulk_posting_run(tmp_path_factory, seed, ops, mode,
-                                                            ecp, filt):
+                                                            ecp, filt, stage_keys):
     from invrecon import posting
     from invrecon.posting import PostingRequest, post_inventory_cost
 
@@ -426,14 +426,15 @@ def test_random_ledgers_stay_exact_after_a_bulk_posting_run(tmp_path_factory, se
         _op(db, b, rng, "ve")
     for kind in ops:
         _op(db, b, rng, kind)
-    old = posting.BULK_MIN_ENTRIES, posting.BULK_SHARE_DIVISOR
+    old = posting.BULK_MIN_ENTRIES, posting.BULK_SHARE_DIVISOR, posting.STAGE_KEYS
     posting.BULK_MIN_ENTRIES, posting.BULK_SHARE_DIVISOR = 1, 10**9
+    posting.STAGE_KEYS = stage_keys  # how often the deltas go to the stage tables
     try:
         post_inventory_cost(db, PostingRequest(
             mode=mode, filters=filt,
             document_no="G" if mode == "per-posting-group" else None))
     finally:
-        posting.BULK_MIN_ENTRIES, posting.BULK_SHARE_DIVISOR = old
+        posting.BULK_MIN_ENTRIES, posting.BULK_SHARE_DIVISOR, posting.STAGE_KEYS = old
     assert_clean(db)
     assert_same_results(db)
     db.close()
