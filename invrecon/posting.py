@@ -39,7 +39,6 @@ import array
 import datetime as dt
 import json
 import pickle
-import queue
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -52,7 +51,7 @@ from sqlite_utils import Database
 from invrecon.enums import PostingAccountType
 from invrecon.errors import InvreconError
 from invrecon.filters import LedgerFilter
-from invrecon.ledger import open_ledger, write_transaction
+from invrecon.ledger import write_transaction
 from invrecon.money import format_cents
 from invrecon.posting_rules import (
     ACCOUNT_TYPES,
@@ -66,9 +65,6 @@ from invrecon.spill import SpillList
 
 SOURCE_CODE = "INVTPCOST"
 BATCH_SIZE = 1000
-# A large per-entry run reads and computes in a second thread while this one writes.
-PIPELINE = True
-PIPELINE_DEPTH = 8  # batches in flight
 STAGE_KEYS = 50_000  # pre-aggregate delta keys held in memory before they are staged
 LINES_IN_MEMORY = 100_000
 SKIPPED_IN_MEMORY = 10_000  # skipped entries per in-memory chunk (invrecon.spill)
@@ -583,8 +579,6 @@ class _Engine:
     _new_skipped: list[tuple] = field(default_factory=list)  # SkippedEntry.as_tuple form
     posted_entry_nos: list[int] | None = None
     agg: Any = None  # a preaggregates.PostingLoad in a large run: collects the deltas
-    # per-entry batches go here instead of straight to the ledger (the pipelined run)
-    sink: Callable[[tuple], None] | None = None
 
     def __post_init__(self) -> None:
         conn = self.db.conn
@@ -821,17 +815,10 @@ class _Engine:
             self.next_gl = gl_no
             report.gl_entries_created += n
             if self.write and gl_rows:
-                if self.sink is not None:
-                    self.sink(("insert", gl_rows, rel_rows))
-                else:
-                    self.insert(self.db, gl_rows, rel_rows)
+                self.insert(self.db, gl_rows, rel_rows)
             report._entry_lines.add(gl_rows, bytes(ordinals), rel_rows)  # type: ignore[union-attr]
         if agg is not None and agg.pending() > STAGE_KEYS:  # bounded memory: to the stage
-            taken = agg.take()
-            if self.sink is not None:
-                self.sink(("stage", taken))
-            else:
-                agg.stage(self.db.conn, taken)
+            agg.stage(self.db.conn, agg.take())
 
     def insert(self, db: Database, gl_rows: list, rel_rows: list) -> None:
         """Write one batch of per-entry G/L entries and their relation rows."""
@@ -922,10 +909,7 @@ def _run(db: Database, request: PostingRequest, *, write: bool,
     if on_progress is not None:
         engine.total = count_queue(db, request)
     ecp = setup.expected_cost_posting
-    if write and not engine.per_group and load is not None and PIPELINE:
-        _process_pipelined(db, engine, request, ecp)
-    else:
-        _process(db, engine, request, ecp)
+    _process(db, engine, request, ecp)
     engine.check_cancel()
     if engine.per_group:
         engine.finish_groups()
@@ -945,79 +929,6 @@ def _process(db: Database, engine: _Engine, request: PostingRequest, ecp: bool) 
                 break
             engine.process(rows)
             engine.progress()
-
-
-class _ReaderStopped(Exception):
-    """The writing side gave up: the reading thread stops."""
-
-
-def _process_pipelined(db: Database, engine: _Engine, request: PostingRequest,
-                       ecp: bool) -> None:
-    """A large per-entry run on two cores: a thread reads the queue on its own read-only
-    connection and runs the engine; this thread writes the batches it hands over.
-
-    The reader's snapshot is the ledger as this write transaction found it (the write lock is
-    held, so nothing can commit in between, and the run changes no value entry before its final
-    UPDATE). SQLite releases the GIL while it steps, so reading, the engine's Python work and
-    the inserts overlap. Any error or cancel on either side stops both and propagates here,
-    where the caller's transaction rolls back."""
-    path = db.conn.execute("PRAGMA database_list").fetchone()[2]
-    batches: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def put(item: object) -> None:
-        while not stop.is_set():
-            try:
-                batches.put(item, timeout=0.05)
-                return
-            except queue.Full:
-                continue
-        raise _ReaderStopped
-
-    def read() -> None:
-        reader = None
-        try:
-            reader = open_ledger(path, readonly=True)
-            reader.conn.execute("BEGIN")
-            engine.sink = put
-            _process(reader, engine, request, ecp)
-        except _ReaderStopped:
-            return
-        except BaseException as exc:  # handed to the writing thread, raised there
-            failure.append(exc)
-        finally:
-            engine.sink = None
-            if reader is not None:
-                reader.close()
-        try:
-            put(None)
-        except _ReaderStopped:
-            pass
-
-    thread = threading.Thread(target=read, name="invrecon-posting-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            try:
-                item = batches.get(timeout=0.05)
-            except queue.Empty:
-                if not thread.is_alive() and batches.empty():
-                    break  # the reader failed before it could say so
-                continue
-            if item is None:
-                break
-            if item[0] == "insert":
-                engine.insert(db, item[1], item[2])
-            else:  # "stage": pre-aggregate deltas collected by the reader
-                engine.agg.stage(db.conn, item[1])
-    except BaseException:
-        stop.set()
-        raise
-    finally:
-        thread.join()
-    if failure:
-        raise failure[0]
 
 
 def _assign_posted_fields(db: Database, request: PostingRequest, ecp: bool,
