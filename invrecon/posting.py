@@ -68,6 +68,8 @@ BATCH_SIZE = 1000
 STAGE_KEYS = 50_000  # pre-aggregate delta keys held in memory before they are staged
 LINES_IN_MEMORY = 100_000
 SKIPPED_IN_MEMORY = 10_000  # skipped entries per in-memory chunk (invrecon.spill)
+GROUP_LINES_IN_MEMORY = 10_000  # per posting group: G/L lines per in-memory chunk
+GROUP_WRITE_BATCH = 50_000  # per posting group: relation rows per write batch
 DESCRIPTION_LENGTH = 100
 DIMENSION_REASON_CODE = "dimension_value_posting"
 # Runs of at least this many queued entries, and this share of the ledger, use the bulk path
@@ -194,6 +196,19 @@ class PostingLine:
     inventory_posting_group: str | None = None
     gen_bus_posting_group: str | None = None
     gen_prod_posting_group: str | None = None
+
+    def as_tuple(self) -> tuple:
+        return (self.gl_entry_no, self.posting_date, self.gl_account_no, self.account_type.ordinal,
+                self.amount, self.document_no, self.description, self.value_entry_nos,
+                self.transaction_no, self.dimension_set_id, self.external_document_no,
+                None if self.bal_account_type is None else self.bal_account_type.ordinal,
+                self.location_code, self.inventory_posting_group, self.gen_bus_posting_group,
+                self.gen_prod_posting_group)
+
+    @classmethod
+    def from_tuple(cls, t: tuple) -> PostingLine:
+        return cls(t[0], t[1], t[2], ACCOUNT_TYPES[t[3]], *t[4:11],
+                   None if t[11] is None else ACCOUNT_TYPES[t[11]], *t[12:])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -328,7 +343,7 @@ class PostingReport:
         self.item_columns: dict[str, list[int]] = {}
         self.capacity_columns: dict[str, list[int]] = {}
         self._entry_lines: _LineStore | None = None
-        self._group_lines: list[PostingLine] | None = None
+        self._group_lines: SpillList[PostingLine] | None = None
 
     # -- lines --
 
@@ -847,16 +862,25 @@ class _Engine:
     # -- per posting group: the buffer becomes G/L entries --
 
     def finish_groups(self) -> None:
+        """The buffered groups become G/L entries, in key order. Each group is dropped as its
+        line is made, the lines spill to a temp file past a chunk, and the rows are written in
+        batches: memory stays near the size of the buffer itself."""
         report = self.report
         doc = self.document_no
-        lines: list[PostingLine] = []
+        lines: SpillList[PostingLine] = SpillList(
+            chunk=GROUP_LINES_IN_MEMORY, encode=PostingLine.as_tuple,
+            decode=PostingLine.from_tuple)
         gl_no = self.next_gl
         txn = self.txn
         last_date = None
         types = ACCOUNT_TYPES
-        for gkey in sorted(self._groups):
+        groups = self._groups
+        gl_rows: list[tuple] = []
+        rel_rows: list[tuple[int, int]] = []
+        reg = int(self.register_no)
+        for gkey in sorted(groups):
             pdate, o, loc, lgroup, bus, prod, dimset, _neg, bo = gkey
-            amount, members, acc = self._groups[gkey]
+            amount, members, acc = groups.pop(gkey)
             if amount == 0:  # cannot happen (the sign split); never post a zero line
                 continue
             if pdate != last_date:
@@ -864,28 +888,33 @@ class _Engine:
                 last_date = pdate
             t, b = types[o], types[bo]
             desc = f"{t.value} - {b.value}, {loc},{lgroup},{bus},{prod}"[:DESCRIPTION_LENGTH]
-            lines.append(PostingLine(
-                gl_no, pdate, acc, t, amount, doc, desc, array.array("q", sorted(members)), txn,
-                dimset, "", b, loc, lgroup, bus, prod))
+            members = array.array("q", sorted(members))
+            lines.append(PostingLine(gl_no, pdate, acc, t, amount, doc, desc, members, txn,
+                                     dimset, "", b, loc, lgroup, bus, prod))
+            if self.write:
+                gl_rows.append((gl_no, acc, pdate, doc, desc, amount, txn, dimset))
+                rel_rows.extend((gl_no, v) for v in members)
+                if len(rel_rows) >= GROUP_WRITE_BATCH:
+                    self._write_groups(gl_rows, rel_rows, doc, reg)
+                    gl_rows, rel_rows = [], []
             gl_no += 1
+        if gl_rows:
+            self._write_groups(gl_rows, rel_rows, doc, reg)
         self._groups = {}
         self.next_gl = gl_no
         self.txn = txn
         report._group_lines = lines
         report.gl_entries_created = len(lines)
-        if self.write and lines:
-            conn = self.db.conn
-            conn.executemany(
-                "INSERT INTO gl_entry (entry_no, gl_account_no, posting_date, document_no, "
-                "external_document_no, description, amount, source_code, transaction_no, "
-                f"dimension_set_id) VALUES (?, ?, ?, ?, '', ?, ?, '{SOURCE_CODE}', ?, ?)",
-                [(ln.gl_entry_no, ln.gl_account_no, ln.posting_date, doc, ln.description,
-                  ln.amount, ln.transaction_no, ln.dimension_set_id) for ln in lines])
-            reg = int(self.register_no)
-            conn.executemany(
-                "INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no, "
-                f"gl_register_no) VALUES (?, ?, {reg})",
-                ((ln.gl_entry_no, v) for ln in lines for v in ln.value_entry_nos))
+
+    def _write_groups(self, gl_rows: list, rel_rows: list, doc: str, reg: int) -> None:
+        conn = self.db.conn
+        conn.executemany(
+            "INSERT INTO gl_entry (entry_no, gl_account_no, posting_date, document_no, "
+            "external_document_no, description, amount, source_code, transaction_no, "
+            f"dimension_set_id) VALUES (?, ?, ?, ?, '', ?, ?, '{SOURCE_CODE}', ?, ?)", gl_rows)
+        conn.executemany(
+            "INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no, "
+            f"gl_register_no) VALUES (?, ?, {reg})", rel_rows)
 
     def write_register(self) -> None:
         report = self.report

@@ -125,3 +125,39 @@ def test_streamed_json_is_formatted_like_json_dumps():
                                {"skipped": [{"k": [1, 2]}, {"k": []}], "empty": [],
                                 "t": {"u": 2}})
     assert out.getvalue() == ref.getvalue()
+
+
+def test_per_posting_group_lines_spill_and_write_in_batches_with_the_same_result(tmp_path,
+                                                                                 monkeypatch):
+    import shutil
+
+    from invrecon.ledger import open_ledger
+
+    path = tmp_path / "a.db"
+    db = open_ledger(path, create=True)
+    b = LedgerBuilder.standard(db, expected_cost_posting=True)
+    for i in range(60):
+        b.value_entry(item_no="AB"[i % 2], posting_date=f"2025-0{1 + i % 9}-1{i % 10}",
+                      item_ledger_entry_type=("Purchase", "Sale", "Positive Adjmt.")[i % 3],
+                      cost_amount_actual=(i + 1) * (-1 if i % 3 == 1 else 1),
+                      cost_amount_expected=11 if i % 5 == 0 else 0,
+                      location_code=("", "BLUE", "RED")[i % 3])
+    db.close()
+    shutil.copyfile(path, tmp_path / "b.db")
+    tables = ["gl_entry", "gl_item_ledger_relation", "value_entry", "gl_register"]
+
+    def run(p):
+        d = open_ledger(p)
+        r = post_inventory_cost(d, PostingRequest(mode="per-posting-group", document_no="G"))
+        out = ({t: d.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables},
+               [ln.to_json() for ln in r.lines], r.to_json())
+        d.close()
+        return r, out
+
+    _, whole = run(path)
+    monkeypatch.setattr(posting, "GROUP_LINES_IN_MEMORY", 2)
+    monkeypatch.setattr(posting, "GROUP_WRITE_BATCH", 3)
+    report, batched = run(tmp_path / "b.db")
+    assert report._group_lines.spilled and len(report.lines) > 20
+    assert batched == whole
+    assert report.lines[3].to_json() == whole[1][3]
