@@ -591,6 +591,7 @@ class _Engine:
     total: int = 0
     _plans: dict[tuple, _Plan] = field(default_factory=dict)
     _groups: dict[tuple, list] = field(default_factory=dict)
+    _strings: dict[str, str] = field(default_factory=dict)  # shared by the group keys
     _new_skipped: list[tuple] = field(default_factory=list)  # SkippedEntry.as_tuple form
     posted_entry_nos: list[int] | None = None
     agg: Any = None  # a preaggregates.PostingLoad in a large run: collects the deltas
@@ -694,6 +695,7 @@ class _Engine:
         col_of = _COLUMN_BY_ORDINAL
         per_group = self.per_group
         groups = self._groups
+        strs = self._strings
         dim_rules = setup.dimension_rules
         gl_rows: list[tuple] = []
         rel_rows: list[tuple[int, int]] = []
@@ -784,7 +786,9 @@ class _Engine:
                     amount = exp * sign if is_exp else act * sign
                     gkey = (pdate, o, loc, lgroup, bus, prod, dimset, amount < 0, bo)
                     g = groups.get(gkey)
-                    if g is None:
+                    if g is None:  # one copy of each code/date string for all the groups
+                        gkey = tuple(strs.setdefault(x, x) if type(x) is str else x
+                                     for x in gkey)
                         g = groups[gkey] = [0, array.array("q"), acc]
                     g[0] += amount
                     g[1].append(ve_no)
