@@ -29,7 +29,7 @@ from sqlite_utils import Database
 
 from invrecon.errors import InputError, InvreconError
 from invrecon.item_journal import JournalLine
-from invrecon.money import QTY_SCALE
+from invrecon.money import INT64_MAX, QTY_SCALE
 
 # amount (cents) = quantity (1e-5) x unit cost (1e-5 currency) / AMOUNT_DIV
 AMOUNT_DIV = QTY_SCALE * QTY_SCALE // 100
@@ -726,6 +726,9 @@ def post_journal_lines(db: Database, lines: Sequence[JournalLine], *,
     for line in lines:
         try:
             poster.post_line(line)
+            it = poster.items.get(line.item_no)
+            if it is not None and not -INT64_MAX - 1 <= it["unit_cost"] <= INT64_MAX:
+                raise OverflowError("the item's unit cost")  # written back by finish()
         except InputError:
             raise
         except InvreconError as exc:
