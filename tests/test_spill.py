@@ -161,3 +161,31 @@ def test_per_posting_group_lines_spill_and_write_in_batches_with_the_same_result
     assert report._group_lines.spilled and len(report.lines) > 20
     assert batched == whole
     assert report.lines[3].to_json() == whole[1][3]
+
+
+def test_text_tables_from_a_callable_match_the_list_form_and_list_every_spilled_skip(
+        db, monkeypatch, tmp_path):
+    from invrecon.cli import posting as cli_posting
+
+    rows = [["a", "1"], ["bbb", "22"], ["cc", "333"]]
+    as_list, as_callable = io.StringIO(), io.StringIO()
+    cli_posting._table(as_list, ["H1", "H2"], rows, right={1})
+    made = []
+    cli_posting._table(as_callable, ["H1", "H2"], lambda: made.append(1) or iter(rows),
+                       right={1})
+    assert as_callable.getvalue() == as_list.getvalue() and made == [1, 1]
+
+    monkeypatch.setattr(posting, "SKIPPED_IN_MEMORY", 4)
+    b = LedgerBuilder.standard(db)
+    db.execute("UPDATE general_ledger_setup SET allow_posting_from = '2025-01-01'")
+    early = [b.value_entry(item_no="A", posting_date="2024-12-31", cost_amount_actual=i + 1)
+             for i in range(11)]
+    report = post_inventory_cost(db, PostingRequest(preview=True))
+    assert report.skipped.spilled
+    out = io.StringIO()
+    cli_posting._print_report(db, report, out, path=tmp_path / "x.db")
+    text = out.getvalue()
+    assert "Skipped Entries (11)" in text
+    skip_lines = [ln for ln in text.splitlines() if "posting_date_not_allowed" in ln]
+    assert [int(ln.split()[1]) for ln in skip_lines] == early
+    assert len({ln.index("posting_date_not_allowed") for ln in skip_lines}) == 1  # aligned

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -140,10 +140,16 @@ def _money(cents: int) -> str:
     return format_cents_grouped(cents) if cents else ""
 
 
-def _table(out: IO[str], headers: list[str], rows: Iterable[list[str]], right: set[int]) -> None:
-    rows = list(rows)
+def _table(out: IO[str], headers: list[str],
+           rows: Iterable[list[str]] | Callable[[], Iterable[list[str]]], right: set[int]) -> None:
+    """An aligned text table. ``rows`` may be a callable giving a fresh iterable: the rows are
+    then made twice (widths, then output) instead of being held in memory - a run's lines and
+    skipped entries can be millions."""
+    make = rows if callable(rows) else None
+    if make is None:
+        rows = list(rows)  # type: ignore[arg-type]
     widths = [len(h) for h in headers]
-    for r in rows:
+    for r in (make() if make else rows):  # type: ignore[union-attr]
         for i, c in enumerate(r):
             widths[i] = max(widths[i], len(c))
 
@@ -153,7 +159,7 @@ def _table(out: IO[str], headers: list[str], rows: Iterable[list[str]], right: s
 
     out.write(fmt(headers) + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")
-    for r in rows:
+    for r in (make() if make else rows):  # type: ignore[union-attr]
         out.write(fmt(r) + "\n")
 
 
@@ -220,19 +226,20 @@ def _group_section(db, out: IO[str], report: PostingReport) -> None:
         return
     dims: dict[int, str] = {}
     out.write("Per Posting Group\n")
-    rows = []
-    total = 0
-    for ln in report.iter_lines():
-        total += ln.amount
-        if ACCOUNT_SOURCES[ln.account_type].setup == IPS:
-            setup = f"{ln.location_code},{ln.inventory_posting_group}"
-        else:
-            setup = f"{ln.gen_bus_posting_group},{ln.gen_prod_posting_group}"
-        rows.append([ln.account_type.value, ln.posting_date, ln.gl_account_no, setup,
-                     _dimension_text(db, ln.dimension_set_id, dims),
-                     format_cents_grouped(ln.amount), str(len(ln.value_entry_nos))])
+
+    def rows() -> Iterator[list[str]]:
+        for ln in report.iter_lines():
+            if ACCOUNT_SOURCES[ln.account_type].setup == IPS:
+                setup = f"{ln.location_code},{ln.inventory_posting_group}"
+            else:
+                setup = f"{ln.gen_bus_posting_group},{ln.gen_prod_posting_group}"
+            yield [ln.account_type.value, ln.posting_date, ln.gl_account_no, setup,
+                   _dimension_text(db, ln.dimension_set_id, dims),
+                   format_cents_grouped(ln.amount), str(len(ln.value_entry_nos))]
+
     _table(out, ["Entry Type", "Posting Date", "G/L Account", "General Posting Setup",
                  "Line Dimensions", "Amount", "Value Entries"], rows, right={5, 6})
+    total = sum(ln.amount for ln in report.iter_lines())
     out.write(f"Total: {format_cents_grouped(total)}\n\n")
 
 
@@ -243,10 +250,11 @@ def _skipped_section(out: IO[str], report: PostingReport) -> None:
     _table(out, ["Item No.", "Entry No.", "Item Ledger Entry Type", "Entry Type", "Document No.",
                  "Source No.", "Posting Date", "Location", "Expected Cost", "Cost Amount",
                  "Reason Code", "Reason"],
-           ([s.item_no or "", str(s.value_entry_no), s.item_ledger_entry_type or "(capacity)",
-             s.entry_type, s.document_no, s.source_no, s.posting_date, s.location_code,
-             "Yes" if s.expected_cost else "No", format_cents_grouped(s.cost_amount),
-             s.reason_code, s.reason] for s in report.skipped),
+           lambda: ([s.item_no or "", str(s.value_entry_no),
+                     s.item_ledger_entry_type or "(capacity)", s.entry_type, s.document_no,
+                     s.source_no, s.posting_date, s.location_code,
+                     "Yes" if s.expected_cost else "No", format_cents_grouped(s.cost_amount),
+                     s.reason_code, s.reason] for s in report.skipped),
            right={1, 9})
     out.write("\n")
 
@@ -291,18 +299,19 @@ def _print_test_report(db, test: PostingTestReport, out: IO[str], *, path: Path)
     headers = ["Posting Date", "Document No.", "Account No.", "Account Type", "Description",
                "Amount", "Value Entry No."]
     _table(out, headers,
-           ([ln.posting_date, ln.document_no, ln.gl_account_no, ln.account_type.value,
-             ln.description, format_cents_grouped(ln.amount),
-             str(ln.value_entry_nos[0]) if per_entry else f"{len(ln.value_entry_nos)} entries"]
-            for ln in report.iter_lines()),
+           lambda: ([ln.posting_date, ln.document_no, ln.gl_account_no, ln.account_type.value,
+                     ln.description, format_cents_grouped(ln.amount),
+                     str(ln.value_entry_nos[0]) if per_entry
+                     else f"{len(ln.value_entry_nos)} entries"]
+                    for ln in report.iter_lines()),
            right={5, 6})
     out.write("\n")
-    problems = test.problems()
-    if problems:
-        out.write(f"Warnings ({len(problems)})\n")
+    n_problems = len(report.skipped) + len(report.dimension_overrides)
+    if n_problems:
+        out.write(f"Warnings ({n_problems})\n")
         _table(out, ["Entry No.", "Kind", "Reason Code", "Reason"],
-               ([str(p["value_entry_no"]), p["kind"], p["reason_code"], p["reason"]]
-                for p in problems), right={0})
+               lambda: ([str(p["value_entry_no"]), p["kind"], p["reason_code"], p["reason"]]
+                        for p in test.iter_problems()), right={0})
     else:
         out.write("No problems: a posting run would post every entry in the queue.\n")
     out.write(f"\n{report.posted_value_entries} value entries would be posted, "
