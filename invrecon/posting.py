@@ -336,7 +336,6 @@ class PostingReport:
         # Bounded memory: a run can skip millions of entries (invrecon.spill).
         self.skipped: SpillList[SkippedEntry] = SpillList(
             chunk=SKIPPED_IN_MEMORY, encode=SkippedEntry.as_tuple, decode=SkippedEntry.from_tuple)
-        self._skipped_nos = array.array("q")  # their value entry nos. (8 bytes each)
         self.dimension_overrides: list[DimensionOverride] = []
         self._totals: list[int] = [0] * len(ACCOUNT_TYPES)
         # Per item (item entries) and per order no. (capacity entries): BC's report columns.
@@ -592,6 +591,7 @@ class _Engine:
     _plans: dict[tuple, _Plan] = field(default_factory=dict)
     _groups: dict[tuple, list] = field(default_factory=dict)
     _strings: dict[str, str] = field(default_factory=dict)  # shared by the group keys
+    _skipped_batch: list[tuple[int]] = field(default_factory=list)
     _new_skipped: list[tuple] = field(default_factory=list)  # SkippedEntry.as_tuple form
     posted_entry_nos: list[int] | None = None
     agg: Any = None  # a preaggregates.PostingLoad in a large run: collects the deltas
@@ -606,6 +606,10 @@ class _Engine:
         self.document_no = self.report.document_no or ""
         if not self.per_group:
             self.report._entry_lines = _LineStore(LINES_IN_MEMORY)
+        if self.write:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS invrecon_posting_skipped "
+                         "(entry_no INTEGER PRIMARY KEY)")
+            conn.execute("DELETE FROM temp.invrecon_posting_skipped")
         if self.agg is not None and not self.per_group:
             # one value entry per G/L entry: its G/L amounts and pieces are known here
             self.agg.collect_lines()
@@ -678,7 +682,8 @@ class _Engine:
         s = (ve_no, item_no, pdate, ile, et, doc, loc, cae if expflag else caa,
              str(problem.reason_code), problem.reason, sno, ig, bus, prod, bool(expflag))
         self.report.skipped.append_encoded(s)  # SkippedEntry.as_tuple form
-        self.report._skipped_nos.append(ve_no)
+        if self.write:  # to temp.invrecon_posting_skipped at the end of the batch
+            self._skipped_batch.append((ve_no,))
         if self.on_progress is not None:
             self._new_skipped.append(s)
 
@@ -836,6 +841,10 @@ class _Engine:
             if self.write and gl_rows:
                 self.insert(self.db, gl_rows, rel_rows)
             report._entry_lines.add(gl_rows, bytes(ordinals), rel_rows)  # type: ignore[union-attr]
+        if self._skipped_batch:  # the final UPDATE leaves these out (never held in memory)
+            self.db.conn.executemany("INSERT OR IGNORE INTO temp.invrecon_posting_skipped "
+                                     "VALUES (?)", self._skipped_batch)
+            self._skipped_batch = []
         if agg is not None and agg.pending() > STAGE_KEYS:  # bounded memory: to the stage
             agg.stage(self.db.conn, agg.take())
 
@@ -973,11 +982,7 @@ def _assign_posted_fields(db: Database, request: PostingRequest, ecp: bool,
     where, params = _queue_where(request.filters, ecp, alias="value_entry")
     skip_clause = ""
     if report.skipped:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS invrecon_posting_skipped "
-                     "(entry_no INTEGER PRIMARY KEY)")
-        conn.execute("DELETE FROM temp.invrecon_posting_skipped")
-        conn.executemany("INSERT OR IGNORE INTO temp.invrecon_posting_skipped VALUES (?)",
-                         ((n,) for n in report._skipped_nos))
+        # (filled by the engine batch by batch)
         skip_clause = (" AND value_entry.entry_no NOT IN "
                        "(SELECT entry_no FROM temp.invrecon_posting_skipped)")
     assign = "cost_posted_to_gl = cost_amount_actual"
