@@ -375,6 +375,39 @@ def test_bulk_posting_adds_deltas_without_a_rebuild(db, monkeypatch, mode, ecp):
     assert_same_results(db)
 
 
+@pytest.mark.parametrize("amounts, case, ecp", [
+    # (Cost Amount (Actual), Cost Posted to G/L, Cost Amount (Expected)) of two entries of one
+    # posting group, posted before without G/L links: the lines (50 and 30) are not the
+    # posted amounts' sizes ...
+    (((30, -20, 0), (50, 20, 0)), "A", False),  # ... yet they add up to the G/L amount
+    (((80, 50, 0), (70, 40, 0)), "X", False),  # ... and nothing adds up
+    # expected cost posting: the interim line's entries' actual amounts add up to the G/L
+    # amount too, so the split takes them (case A is tried first), not the expected ones
+    (((50, 0, 30), (30, 0, 50)), "A", True),
+])
+def test_per_group_run_with_irregular_splits_stays_exact(db, monkeypatch, amounts, case, ecp):
+    """Multi-linked G/L entries whose split is not each member's own line amount (the case
+    agg_gl_multi records decides): the bulk run's SQL deltas (no rebuild) stay exact."""
+    from invrecon.posting import PostingRequest, post_inventory_cost
+
+    loads = _capture_posting_loads(monkeypatch)
+    rebuilds = []
+    monkeypatch.setattr(preaggregates, "rebuild", lambda d: rebuilds.append(1))
+    b = LedgerBuilder.standard(db, expected_cost_posting=ecp)
+    for actual, posted, expected in amounts:
+        b.value_entry(item_no="A", posting_date=DATES[0], cost_amount_actual=actual,
+                      cost_posted_to_gl=posted, cost_amount_expected=expected)
+    for i in range(6):  # regular groups in the same run
+        b.value_entry(item_no="B", posting_date=DATES[i % 2], cost_amount_actual=10 + i)
+    report = post_inventory_cost(db, PostingRequest(mode="per-posting-group", document_no="G"))
+    assert report.posted_value_entries == 8
+    assert [ld.method for ld in loads] == ["delta"] and rebuilds == []
+    cases = db.execute(f"SELECT c FROM {preaggregates.MULTI} ORDER BY g").fetchall()
+    assert (case,) in cases
+    assert_clean(db)
+    assert_same_results(db)
+
+
 def test_bulk_posting_of_an_entry_that_already_has_links_rebuilds(db, monkeypatch):
     """Re-posting a partly posted, already linked value entry changes its existing pieces'
     match flags: the run falls back to the full rebuild (and stays exact)."""
