@@ -39,7 +39,6 @@ import array
 import datetime as dt
 import json
 import pickle
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +60,7 @@ from invrecon.posting_rules import (
     RuleSet,
     rules_for,
 )
+from invrecon.preaggregates import ve_key
 from invrecon.spill import SpillList
 
 SOURCE_CODE = "INVTPCOST"
@@ -252,51 +252,9 @@ _COLUMN_OF: dict[PostingAccountType, int] = {
 _COLUMN_BY_ORDINAL: tuple[int, ...] = tuple(_COLUMN_OF[t] for t in ACCOUNT_TYPES)
 
 
-class _LineStore:
-    """Per-entry G/L lines in batches: in memory up to a limit, then spilled to a temp file."""
-
-    def __init__(self, limit: int):
-        self._limit = limit
-        self._batches: list[tuple[list, bytes, list]] = []
-        self._in_memory = 0
-        self._file: IO[bytes] | None = None
-        self._spilled_batches = 0
-        self.count = 0
-
-    def add(self, gl_rows: list, ordinals: bytes, rel_rows: list) -> None:
-        if not gl_rows:
-            return
-        self.count += len(gl_rows)
-        self._batches.append((gl_rows, ordinals, rel_rows))
-        self._in_memory += len(gl_rows)
-        if self._in_memory > self._limit:
-            if self._file is None:
-                self._file = tempfile.TemporaryFile(prefix="invrecon-lines-")
-            for batch in self._batches:
-                pickle.dump(batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
-                self._spilled_batches += 1
-            self._batches = []
-            self._in_memory = 0
-
-    @property
-    def spilled(self) -> bool:
-        return self._file is not None
-
-    def batches(self) -> Iterator[tuple[list, bytes, list]]:
-        if self._file is not None:
-            self._file.flush()
-            pos = self._file.tell()
-            self._file.seek(0)
-            try:
-                for _ in range(self._spilled_batches):
-                    yield pickle.load(self._file)
-            finally:
-                self._file.seek(pos)
-        yield from self._batches
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+def _pickle_lines(gl_rows: list, ordinals: bytes, rel_rows: list) -> bytes:
+    """One batch of per-entry lines as the report keeps it (see ``PostingReport.add_lines``)."""
+    return pickle.dumps((gl_rows, ordinals, rel_rows), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class PostingLines(Sequence[PostingLine]):
@@ -341,15 +299,25 @@ class PostingReport:
         # Per item (item entries) and per order no. (capacity entries): BC's report columns.
         self.item_columns: dict[str, list[int]] = {}
         self.capacity_columns: dict[str, list[int]] = {}
-        self._entry_lines: _LineStore | None = None
+        # per entry: batches of lines, pickled (``add_lines``), LINES_IN_MEMORY lines in memory
+        self._entry_lines: SpillList[bytes] | None = None
+        self._entry_line_count = 0
         self._group_lines: SpillList[PostingLine] | None = None
+
+    def add_lines(self, data: bytes, count: int) -> None:
+        """Keep a batch of ``count`` per-entry lines, pickled by ``_pickle_lines`` (the
+        engine process sends them so; they are kept as they came)."""
+        if self._entry_lines is None:
+            self._entry_lines = SpillList(chunk=max(1, LINES_IN_MEMORY // BATCH_SIZE))
+        self._entry_lines.append(data)
+        self._entry_line_count += count
 
     # -- lines --
 
     def _line_count(self) -> int:
         if self._group_lines is not None:
             return len(self._group_lines)
-        return self._entry_lines.count if self._entry_lines is not None else 0
+        return self._entry_line_count
 
     @property
     def lines(self) -> PostingLines:
@@ -362,7 +330,8 @@ class PostingReport:
         if self._entry_lines is None:
             return
         types = ACCOUNT_TYPES
-        for gl_rows, ordinals, rel_rows in self._entry_lines.batches():
+        for data in self._entry_lines:
+            gl_rows, ordinals, rel_rows = pickle.loads(data)
             for row, ordinal, rel in zip(gl_rows, ordinals, rel_rows, strict=True):
                 no, acc, date, doc, ext, desc, amount, txn, dimset = row
                 yield PostingLine(no, date, acc, types[ordinal], amount, doc, desc, (rel[1],),
@@ -604,14 +573,11 @@ class _Engine:
         self.register_no = conn.execute("SELECT coalesce(max(no), 0) FROM gl_register").fetchone()[0] + 1
         self._last_doc_date: tuple[str, str] | None = None
         self.document_no = self.report.document_no or ""
-        if not self.per_group:
-            self.report._entry_lines = _LineStore(LINES_IN_MEMORY)
         if self.write:
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS invrecon_posting_skipped "
-                         "(entry_no INTEGER PRIMARY KEY)")
-            conn.execute("DELETE FROM temp.invrecon_posting_skipped")
-        if self.agg is not None and not self.per_group:
-            # one value entry per G/L entry: its G/L amounts and pieces are known here
+            self._prepare_output()
+        if self.agg is not None:
+            # the G/L amounts and pieces of the new entries are known here (per posting group
+            # unless a group's split turns out irregular: see finish_groups)
             self.agg.collect_lines()
 
     # -- validation (shared by every mode) --
@@ -681,11 +647,67 @@ class _Engine:
                 ve_no, str(problem.reason_code))
         s = (ve_no, item_no, pdate, ile, et, doc, loc, cae if expflag else caa,
              str(problem.reason_code), problem.reason, sno, ig, bus, prod, bool(expflag))
-        self.report.skipped.append_encoded(s)  # SkippedEntry.as_tuple form
+        self._emit_skip(s)
+
+    # -- where the engine's output goes (overridden by the engine process of a large run:
+    #    invrecon.posting_worker sends it to the writing process, which applies it with these)
+
+    def _prepare_output(self) -> None:
+        conn = self.db.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS invrecon_posting_skipped "
+                     "(entry_no INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.invrecon_posting_skipped")
+
+    def _emit_skip(self, s: tuple) -> None:
+        """A skipped entry (``SkippedEntry.as_tuple`` form)."""
+        self.report.skipped.append_encoded(s)
         if self.write:  # to temp.invrecon_posting_skipped at the end of the batch
-            self._skipped_batch.append((ve_no,))
+            self._skipped_batch.append((s[0],))
         if self.on_progress is not None:
             self._new_skipped.append(s)
+
+    def _emit_lines(self, gl_rows: list, ordinals: bytes, rel_rows: list) -> None:
+        """A batch of per-entry G/L rows and relation rows."""
+        if gl_rows:
+            self.apply_lines(_pickle_lines(gl_rows, ordinals, rel_rows), gl_rows, rel_rows)
+
+    def apply_lines(self, data: bytes, gl_rows: list, rel_rows: list) -> None:
+        if self.write:
+            self.insert(self.db, gl_rows, rel_rows)
+        self.report.add_lines(data, len(gl_rows))
+
+    def _end_batch(self) -> None:
+        if self._skipped_batch:  # the final UPDATE leaves these out (never held in memory)
+            self.db.conn.executemany("INSERT OR IGNORE INTO temp.invrecon_posting_skipped "
+                                     "VALUES (?)", self._skipped_batch)
+            self._skipped_batch = []
+        agg = self.agg
+        if agg is not None and agg.pending() > STAGE_KEYS:  # bounded memory: to the stage
+            self._emit_stage(agg.take())
+
+    def _emit_stage(self, taken: tuple) -> None:
+        self.agg.stage(self.db.conn, taken)
+
+    def _emit_groups(self, gl_rows: list, rel_rows: list, lines: list[tuple],
+                     multi_rows: list[tuple]) -> None:
+        """Per posting group: G/L rows, relation rows, report lines (``PostingLine.as_tuple``)
+        and agg_gl_multi rows of a batch of groups."""
+        if self.write:
+            if gl_rows:
+                self._write_groups(gl_rows, rel_rows)
+            if multi_rows:
+                self.agg.add_multi(self.db.conn, multi_rows)
+        group_lines = self.report._group_lines
+        if group_lines is None:
+            group_lines = self.report._group_lines = SpillList(
+                chunk=GROUP_LINES_IN_MEMORY, encode=PostingLine.as_tuple,
+                decode=PostingLine.from_tuple)
+        for t in lines:
+            group_lines.append_encoded(t)
+
+    def _emit_irregular(self, irregular: list[tuple[int, int]]) -> None:
+        if self.write:
+            self.agg.correct_pieces(self.db.conn, irregular, self.setup.expected_cost_posting)
 
     # -- the loop --
 
@@ -717,8 +739,6 @@ class _Engine:
         gl_delta: Any = None
         piece_delta: Any = None
         if agg is not None:
-            from invrecon.preaggregates import piece_flags, ve_key
-
             ve_delta = agg.ve_delta
             gl_delta = agg.gl_delta
             piece_delta = agg.piece_delta
@@ -794,11 +814,35 @@ class _Engine:
                     if g is None:  # one copy of each code/date string for all the groups
                         gkey = tuple(strs.setdefault(x, x) if type(x) is str else x
                                      for x in gkey)
-                        g = groups[gkey] = [0, array.array("q"), acc]
+                        g = groups[gkey] = ([0, array.array("q"), acc] if piece_delta is None
+                                            else [0, array.array("q"), acc, 0, 0, 3, is_exp])
                     g[0] += amount
                     g[1].append(ve_no)
                     totals[o] += amount
                     cols[col_of[o]] += amount
+                    if piece_delta is not None:
+                        # The piece this member gets if the G/L entry's split is regular (see
+                        # finish_groups): its own line amount. g[3], g[4]: sums of the posted
+                        # amounts' sizes; g[5] bit 1 / 2: every member's line is the size of
+                        # its posted actual / expected amount.
+                        pa = caa
+                        pe = cae if ecp else ecpg
+                        g[3] += abs(pa)
+                        g[4] += abs(pe)
+                        size = abs(amount)
+                        if size != abs(pa):
+                            g[5] &= 2
+                        if size != abs(pe):
+                            g[5] &= 1
+                        # preaggregates.piece_delta_key, inlined
+                        pk = (vkey, acc or "", (amount == pa) | (amount == -pa) << 1
+                              | (amount == pe) << 2 | (amount == -pe) << 3)
+                        d = piece_delta.get(pk)
+                        if d is None:
+                            piece_delta[pk] = [amount, 1]
+                        else:
+                            d[0] += amount
+                            d[1] += 1
             else:
                 if last != (doc, pdate):
                     txn += 1
@@ -822,8 +866,9 @@ class _Engine:
                         else:
                             g[0] += amount
                             g[1] += 1
-                        pk = (pdate, pdate, *vkey[1:], acc or "", 0,
-                              *piece_flags(amount, caa, cae if ecp else ecpg))
+                        pe = cae if ecp else ecpg  # preaggregates.piece_delta_key, inlined
+                        pk = (vkey, acc or "", (amount == caa) | (amount == -caa) << 1
+                              | (amount == pe) << 2 | (amount == -pe) << 3)
                         g = piece_delta.get(pk)
                         if g is None:
                             piece_delta[pk] = [amount, 1]
@@ -838,15 +883,8 @@ class _Engine:
             n = gl_no - self.next_gl
             self.next_gl = gl_no
             report.gl_entries_created += n
-            if self.write and gl_rows:
-                self.insert(self.db, gl_rows, rel_rows)
-            report._entry_lines.add(gl_rows, bytes(ordinals), rel_rows)  # type: ignore[union-attr]
-        if self._skipped_batch:  # the final UPDATE leaves these out (never held in memory)
-            self.db.conn.executemany("INSERT OR IGNORE INTO temp.invrecon_posting_skipped "
-                                     "VALUES (?)", self._skipped_batch)
-            self._skipped_batch = []
-        if agg is not None and agg.pending() > STAGE_KEYS:  # bounded memory: to the stage
-            agg.stage(self.db.conn, agg.take())
+            self._emit_lines(gl_rows, bytes(ordinals), rel_rows)
+        self._end_batch()
 
     def insert(self, db: Database, gl_rows: list, rel_rows: list) -> None:
         """Write one batch of per-entry G/L entries and their relation rows."""
@@ -876,50 +914,72 @@ class _Engine:
 
     def finish_groups(self) -> None:
         """The buffered groups become G/L entries, in key order. Each group is dropped as its
-        line is made, the lines spill to a temp file past a chunk, and the rows are written in
-        batches: memory stays near the size of the buffer itself."""
+        line is made, and the lines and rows go out in batches (``_emit_groups``; the report's
+        lines spill to a temp file past a chunk): memory stays near the size of the buffer."""
         report = self.report
         doc = self.document_no
-        lines: SpillList[PostingLine] = SpillList(
-            chunk=GROUP_LINES_IN_MEMORY, encode=PostingLine.as_tuple,
-            decode=PostingLine.from_tuple)
         gl_no = self.next_gl
         txn = self.txn
         last_date = None
         types = ACCOUNT_TYPES
         groups = self._groups
+        write = self.write
         gl_rows: list[tuple] = []
         rel_rows: list[tuple[int, int]] = []
-        reg = int(self.register_no)
+        lines: list[tuple] = []  # PostingLine.as_tuple form
+        agg = self.agg
+        gl_delta = agg.gl_delta if agg is not None else None
+        multi_rows: list[tuple] = []
+        irregular: list[tuple[int, int]] = []  # (G/L entry no., posts the expected part)
+        created = 0
         for gkey in sorted(groups):
             pdate, o, loc, lgroup, bus, prod, dimset, _neg, bo = gkey
-            amount, members, acc = groups.pop(gkey)
+            g = groups.pop(gkey)
+            amount, members, acc = g[0], g[1], g[2]
             if amount == 0:  # cannot happen (the sign split); never post a zero line
                 continue
+            if gl_delta is not None:
+                gk = (acc or "", pdate, 0)
+                d = gl_delta.get(gk)
+                if d is None:
+                    gl_delta[gk] = [amount, 1]
+                else:
+                    d[0] += amount
+                    d[1] += 1
+                if len(members) > 1:  # agg_gl_multi's row; is the split what process assumed?
+                    spa, spe, regular = g[3], g[4], g[5]
+                    size = abs(amount)
+                    case = ("A" if spa == size and spa > 0 else
+                            "E" if spe == size and spe > 0 else "X")
+                    multi_rows.append((gl_no, amount, spa, spe, case, "X"))
+                    if not ((case == "A" and regular & 1) or (case == "E" and regular & 2)):
+                        irregular.append((gl_no, int(g[6])))  # the pieces get corrected
             if pdate != last_date:
                 txn += 1
                 last_date = pdate
             t, b = types[o], types[bo]
             desc = f"{t.value} - {b.value}, {loc},{lgroup},{bus},{prod}"[:DESCRIPTION_LENGTH]
             members = array.array("q", sorted(members))
-            lines.append(PostingLine(gl_no, pdate, acc, t, amount, doc, desc, members, txn,
-                                     dimset, "", b, loc, lgroup, bus, prod))
-            if self.write:
+            lines.append((gl_no, pdate, acc, o, amount, doc, desc, members, txn, dimset, "", bo,
+                          loc, lgroup, bus, prod))
+            if write:
                 gl_rows.append((gl_no, acc, pdate, doc, desc, amount, txn, dimset))
                 rel_rows.extend((gl_no, v) for v in members)
-                if len(rel_rows) >= GROUP_WRITE_BATCH:
-                    self._write_groups(gl_rows, rel_rows, doc, reg)
-                    gl_rows, rel_rows = [], []
             gl_no += 1
-        if gl_rows:
-            self._write_groups(gl_rows, rel_rows, doc, reg)
+            created += 1
+            if len(rel_rows) >= GROUP_WRITE_BATCH or len(lines) >= GROUP_LINES_IN_MEMORY:
+                self._emit_groups(gl_rows, rel_rows, lines, multi_rows)
+                gl_rows, rel_rows, lines, multi_rows = [], [], [], []
+        if lines or multi_rows:
+            self._emit_groups(gl_rows, rel_rows, lines, multi_rows)
+        if irregular:
+            self._emit_irregular(irregular)
         self._groups = {}
         self.next_gl = gl_no
         self.txn = txn
-        report._group_lines = lines
-        report.gl_entries_created = len(lines)
+        report.gl_entries_created = created
 
-    def _write_groups(self, gl_rows: list, rel_rows: list, doc: str, reg: int) -> None:
+    def _write_groups(self, gl_rows: list, rel_rows: list) -> None:
         conn = self.db.conn
         conn.executemany(
             "INSERT INTO gl_entry (entry_no, gl_account_no, posting_date, document_no, "
@@ -927,7 +987,7 @@ class _Engine:
             f"dimension_set_id) VALUES (?, ?, ?, ?, '', ?, ?, '{SOURCE_CODE}', ?, ?)", gl_rows)
         conn.executemany(
             "INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no, "
-            f"gl_register_no) VALUES (?, ?, {reg})", rel_rows)
+            f"gl_register_no) VALUES (?, ?, {int(self.register_no)})", rel_rows)
 
     def write_register(self) -> None:
         report = self.report

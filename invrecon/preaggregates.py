@@ -27,7 +27,7 @@ Tables (all STRICT, WITHOUT ROWID):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -555,17 +555,26 @@ def ve_key(posting_date: str, item_no: str | None, ile: str, et: str, vt: str, o
             gbus, gprod, wip)
 
 
-def piece_flags(share: int, posted_actual: int, posted_expected: int) -> tuple[int, int, int, int]:
-    """How a piece matches its value entry's posted amounts (the Python twin of the ap, an, ep,
-    en columns of ``_piece_select``)."""
-    return (int(share == posted_actual), int(share == -posted_actual),
-            int(share == posted_expected), int(share == -posted_expected))
-
-
 _VE_STAGE = "temp.invrecon_agg_ve_stage"
+_VE_TOTAL_STAGE = "temp.invrecon_agg_ve_total_stage"
 _GL_STAGE = "temp.invrecon_agg_gl_stage"
 _PIECE_STAGE = "temp.invrecon_agg_piece_delta"
+_PIECE_TOTAL_STAGE = "temp.invrecon_agg_piece_total_delta"
+_STAGES = ((_VE_STAGE, (*_VE_KEY, "pa", "pe")), (_VE_TOTAL_STAGE, (*_VE_KEY[1:], "pa", "pe")),
+           (_GL_STAGE, (*_GL_KEY, "amount", "n")),
+           (_PIECE_STAGE, (*_PIECE_KEY, *_PIECE_VALS)),
+           (_PIECE_TOTAL_STAGE, (*_PIECE_KEY[2:], *_PIECE_VALS)))
 STAGE_KEYS = 50_000  # keys collected in memory before they go to the temp stage tables
+
+
+def piece_delta_key(vkey: tuple, account: str, share: int, posted_actual: int,
+                    posted_expected: int) -> tuple:
+    """The key under which ``PostingLoad.piece_delta`` collects a piece: the value entry's
+    key (``ve_key``; its date is the G/L date too), the account and how the piece matches the
+    posted amounts (the ap, an, ep, en columns of ``_piece_select``) as bits 1, 2, 4, 8. A
+    short tuple: the engine builds one per G/L line (posting inlines this)."""
+    return (vkey, account, (share == posted_actual) | (share == -posted_actual) << 1
+            | (share == posted_expected) << 2 | (share == -posted_expected) << 3)
 
 
 class PostingLoad:
@@ -575,13 +584,17 @@ class PostingLoad:
     A posting run (a) inserts new G/L entries (entry no. above the watermark taken here), linked
     only to value entries by new relation rows, and (b) sets the posted fields of the value
     entries it posted. The engine collects, while it posts, the posted-amount deltas by value
-    entry key (``ve_delta``) and, when every new G/L entry is linked to exactly one value entry
-    (per-entry mode), the new G/L amounts (``gl_delta``) and pieces (``piece_delta``); otherwise
-    ``finish`` aggregates the new G/L entries and relation rows in SQL. Memory stays bounded:
-    past ``STAGE_KEYS`` keys the engine hands the collected deltas over (``take``) and they are
-    written to temp stage tables (``stage``), summed in SQL by ``finish``. When the run re-posts
-    a value entry that already has links (its existing pieces' match flags would change) or
-    writes anything else, ``finish`` falls back to a full rebuild: slower, never wrong."""
+    entry key (``ve_delta``), the new G/L amounts (``gl_delta``) and the pieces
+    (``piece_delta``, keys from ``piece_delta_key``) of its lines (``collect_lines``); per
+    posting group it also writes the agg_gl_multi rows (``add_multi``) and has the pieces of
+    the few multi-linked G/L entries whose split is not the one it assumed corrected in SQL
+    (``correct_pieces``). Memory stays bounded: past ``STAGE_KEYS`` keys the engine hands
+    the collected deltas over (``take``) and they are written to temp stage tables
+    (``stage``), summed in SQL by ``finish``; the all-dates totals (a few thousand keys) are
+    summed here and staged when they grow past ``STAGE_KEYS`` too. When the run re-posts a
+    value entry that already has links (its existing pieces' match flags would change),
+    writes anything else, or did not collect its lines, ``finish`` falls back to a full
+    rebuild: slower, never wrong."""
 
     def __init__(self, db: Database):
         self.db = db
@@ -593,20 +606,24 @@ class PostingLoad:
         self.rebuild_reason: str | None = None
         self.method: str | None = None  # 'delta' or 'rebuild' once finished
         self.staged = 0  # keys written to the stage tables
-        # key (ve_key) -> [posted actual delta, posted expected delta]
+        self.corrected = 0  # multi-linked G/L entries whose pieces correct_pieces fixed
+        # ve_key -> [posted actual delta, posted expected delta]
         self.ve_delta: dict[tuple, list[int]] = {}
-        # (acct, date, closing) -> [amount, n]; piece key -> [amount, n]; None = use SQL
+        # (acct, date, closing) -> [amount, n]; piece_delta_key -> [amount, n]; None = use SQL
         self.gl_delta: dict[tuple, list[int]] | None = None
         self.piece_delta: dict[tuple, list[int]] | None = None
-        for table, cols in ((_VE_STAGE, (*_VE_KEY, "pa", "pe")),
-                            (_GL_STAGE, (*_GL_KEY, "amount", "n")),
-                            (_PIECE_STAGE, (*_PIECE_KEY, *_PIECE_VALS))):
+        self.lines_collected = False
+        # the all-dates sums of what was staged (ve_key[1:] / piece total key -> sums)
+        self._ve_total: dict[tuple, list[int]] = {}
+        self._piece_total: dict[tuple, list[int]] = {}
+        for table, cols in _STAGES:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
             conn.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
 
     def collect_lines(self) -> None:
         """The engine will collect the G/L amounts and pieces of its lines itself."""
         self.gl_delta, self.piece_delta = {}, {}
+        self.lines_collected = True
 
     def pending(self) -> int:
         return len(self.ve_delta) + len(self.gl_delta or ()) + len(self.piece_delta or ())
@@ -622,12 +639,74 @@ class PostingLoad:
     def stage(self, conn: Any, taken: tuple) -> None:
         """Write deltas from ``take`` to the stage tables (on the writing connection)."""
         ve, gl, pieces = taken
-        for table, delta in ((_VE_STAGE, ve), (_GL_STAGE, gl), (_PIECE_STAGE, pieces)):
-            if delta:
-                width = len(next(iter(delta))) + 2
-                conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})",
-                                 ((*k, a, b) for k, (a, b) in delta.items()))
-                self.staged += len(delta)
+        if ve:
+            _add_into(self._ve_total, ((k[1:], d) for k, d in ve.items()))
+            self._write_stage(conn, _VE_STAGE, ((*k, a, b) for k, (a, b) in ve.items()), len(ve))
+        if gl:
+            self._write_stage(conn, _GL_STAGE, ((*k, a, b) for k, (a, b) in gl.items()), len(gl))
+        if pieces:
+            _add_into(self._piece_total, (((k[0][1:], k[1], k[2]), d) for k, d in pieces.items()))
+            self._write_stage(conn, _PIECE_STAGE, (
+                (v[0], v[0], *v[1:], acct, 0, fl & 1, fl >> 1 & 1, fl >> 2 & 1, fl >> 3, a, n)
+                for (v, acct, fl), (a, n) in pieces.items()), len(pieces))
+        if len(self._ve_total) + len(self._piece_total) > STAGE_KEYS:
+            self._stage_totals(conn)
+
+    def _stage_totals(self, conn: Any) -> None:
+        ve, pieces = self._ve_total, self._piece_total
+        self._ve_total, self._piece_total = {}, {}
+        self._write_stage(conn, _VE_TOTAL_STAGE, ((*k, a, b) for k, (a, b) in ve.items()),
+                          len(ve))
+        self._write_stage(conn, _PIECE_TOTAL_STAGE, (
+            (*v, acct, 0, fl & 1, fl >> 1 & 1, fl >> 2 & 1, fl >> 3, a, n)
+            for (v, acct, fl), (a, n) in pieces.items()), len(pieces))
+
+    def _write_stage(self, conn: Any, table: str, rows: Iterable[tuple], count: int) -> None:
+        width = len(dict(_STAGES)[table])
+        conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})", rows)
+        self.staged += count
+
+    def add_multi(self, conn: Any, rows: list[tuple]) -> None:
+        """agg_gl_multi rows (g, a, spa, spe, c, pc) of new multi-linked G/L entries."""
+        conn.executemany(f"INSERT INTO {MULTI} (g, a, spa, spe, c, pc) VALUES (?, ?, ?, ?, ?, ?)",
+                         rows)
+
+    def correct_pieces(self, conn: Any, irregular: list[tuple[int, int]], ecp: bool) -> None:
+        """Per posting group the engine gives each member of a multi-linked G/L entry its own
+        line amount as its piece; that is the split only when the entry's case ('A' / 'E',
+        in agg_gl_multi) matches the part the line posts. For the G/L entries ``irregular``
+        ((entry no., 1 if the line posts the expected part)) where it does not, stage the
+        difference: minus the assumed pieces, plus the case's pieces (none for case 'X').
+        Called after their G/L entries, relation rows and agg_gl_multi rows are written and
+        before the value entries' posted fields are set (the lines are read off them)."""
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS invrecon_agg_irregular "
+                     "(g INTEGER PRIMARY KEY, is_exp INTEGER NOT NULL)")
+        conn.execute("DELETE FROM temp.invrecon_agg_irregular")
+        conn.executemany("INSERT INTO temp.invrecon_agg_irregular VALUES (?, ?)", irregular)
+        # the value entry as it will be once posted, and the amount of its line
+        posted_expected = "ve.cost_amount_expected" if ecp else "ve.expected_cost_posted_to_gl"
+        v = (f"(SELECT i.g AS g, ve.entry_no, ve.posting_date, ve.item_no, "
+             f"ve.item_ledger_entry_type, ve.entry_type, ve.variance_type, ve.order_type, "
+             f"ve.location_code, ve.inventory_posting_group, ve.gen_bus_posting_group, "
+             f"ve.gen_prod_posting_group, ve.source_type, ve.source_no, "
+             f"ve.cost_amount_actual AS cost_posted_to_gl, "
+             f"{posted_expected} AS expected_cost_posted_to_gl, "
+             f"CASE WHEN i.is_exp THEN ve.cost_amount_expected - ve.expected_cost_posted_to_gl "
+             f"ELSE ve.cost_amount_actual - ve.cost_posted_to_gl END AS line "
+             f"FROM temp.invrecon_agg_irregular i "
+             f"JOIN gl_item_ledger_relation r ON r.gl_entry_no = i.g "
+             f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no) v")
+        frm = f"FROM {v} JOIN gl_entry e ON e.entry_no = v.g"
+        assumed = "(CASE WHEN e.amount < 0 THEN -abs(v.line) ELSE abs(v.line) END)"
+        for share, sign, where in (
+                (assumed, "-", ""),
+                (_case_share("e", "v", "m.c"), "",
+                 f" JOIN {MULTI} m ON m.g = v.g WHERE m.c IN ('A', 'E')")):
+            exprs = _split(_piece_select("e", "v", share, sign))
+            for table, first in ((_PIECE_STAGE, 0), (_PIECE_TOTAL_STAGE, 2)):
+                conn.execute(f"INSERT INTO {table} SELECT {', '.join(exprs[first:])} "
+                             f"{frm}{where}")
+        self.corrected += len(irregular)
 
     def value_entries_posting(self, where: str, params: tuple | list) -> None:
         """Just before ``UPDATE value_entry SET <posted fields> WHERE <where>``: note whether
@@ -644,6 +723,8 @@ class PostingLoad:
     def finish(self) -> None:
         conn = self.db.conn
         wm = int(self.gl_watermark)
+        if not self.rebuild_reason and not self.lines_collected:
+            self.rebuild_reason = "the writer did not collect the G/L amounts of its lines"
         if not self.rebuild_reason:
             added = conn.execute("SELECT count(*) FROM gl_item_ledger_relation "
                                  f"WHERE gl_entry_no > {wm}").fetchone()[0]
@@ -654,84 +735,49 @@ class PostingLoad:
             rebuild(self.db)
             self.method = "rebuild"
         else:
-            lines_collected = self.piece_delta is not None
             self.stage(conn, self.take())
-            for statement in _merge_ve_stage_sql():
+            self._stage_totals(conn)
+            for statement in (
+                    _merge_posted_sql(VE_DAY, _VE_STAGE, _VE_KEY),
+                    _merge_posted_sql(VE_TOTAL, _VE_TOTAL_STAGE, _VE_KEY[1:]),
+                    _upsert(GL_DAY, _GL_KEY, _GL_VALS,
+                            f"SELECT {', '.join(_GL_KEY)}, sum(amount), sum(n), 0, 0 "
+                            f"FROM {_GL_STAGE} WHERE 1 GROUP BY {', '.join(_GL_KEY)}"),
+                    _merge_pieces_sql(PIECE_DAY, _PIECE_STAGE, _PIECE_KEY),
+                    _merge_pieces_sql(PIECE_TOTAL, _PIECE_TOTAL_STAGE, _PIECE_KEY[2:])):
                 conn.execute(statement)
-            if lines_collected:
-                conn.execute(_upsert(GL_DAY, _GL_KEY, _GL_VALS,
-                                     f"SELECT {', '.join(_GL_KEY)}, sum(amount), sum(n), 0, 0 "
-                                     f"FROM {_GL_STAGE} WHERE 1 GROUP BY {', '.join(_GL_KEY)}"))
-                for statement in _merge_piece_delta_sql():
-                    conn.execute(statement)
-            else:
-                for statement in _delta_sql(wm):
-                    conn.execute(statement)
             self.method = "delta"
-        for table in (_VE_STAGE, _GL_STAGE, _PIECE_STAGE):
+        for table, _cols in _STAGES:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _merge_ve_stage_sql() -> list[str]:
+def _add_into(acc: dict[tuple, list[int]], items: Iterable[tuple[tuple, list[int]]]) -> None:
+    for k, (a, b) in items:
+        d = acc.get(k)
+        if d is None:
+            acc[k] = [a, b]
+        else:
+            d[0] += a
+            d[1] += b
+
+
+def _merge_posted_sql(table: str, stage: str, keys: tuple[str, ...]) -> str:
+    """Add the staged posted-amount deltas (pa, pe) to a value-entry aggregate (grouped, in
+    primary-key order: each upsert lands next to the previous one in the B-tree)."""
     vals = ("posted_actual", "posted_expected",
             *(v for v in _VE_VALS if v not in ("posted_actual", "posted_expected")))
     zeros = ", ".join(["0"] * (len(_VE_VALS) - 2))
-    keys, total_keys = ", ".join(_VE_KEY), ", ".join(_VE_KEY[1:])
-    return [
-        _upsert(VE_DAY, _VE_KEY, vals,
-                f"SELECT * FROM (SELECT {keys}, sum(pa) AS pa, sum(pe) AS pe, {zeros} "
-                f"FROM {_VE_STAGE} GROUP BY {keys}) WHERE pa <> 0 OR pe <> 0"),
-        _upsert(VE_TOTAL, _VE_KEY[1:], vals,
-                f"SELECT * FROM (SELECT {total_keys}, sum(pa) AS pa, sum(pe) AS pe, {zeros} "
-                f"FROM {_VE_STAGE} GROUP BY {total_keys}) WHERE pa <> 0 OR pe <> 0"),
-    ]
+    k = ", ".join(keys)
+    return _upsert(table, keys, vals,
+                   f"SELECT * FROM (SELECT {k}, sum(pa) AS pa, sum(pe) AS pe, {zeros} "
+                   f"FROM {stage} GROUP BY {k}) WHERE pa <> 0 OR pe <> 0")
 
 
-def _merge_piece_delta_sql() -> list[str]:
-    """Add the staged pieces to the per-day and the all-dates piece tables (grouped, in
-    primary-key order: each upsert lands next to the previous one in the B-tree)."""
-    keys, total_keys = ", ".join(_PIECE_KEY), ", ".join(_PIECE_KEY[2:])
-    return [
-        _upsert(PIECE_DAY, _PIECE_KEY, _PIECE_VALS,
-                f"SELECT {keys}, sum(amount), sum(n) FROM {_PIECE_STAGE} WHERE 1 "
-                f"GROUP BY {keys}"),
-        _upsert(PIECE_TOTAL, _PIECE_KEY[2:], _PIECE_VALS,
-                f"SELECT {total_keys}, sum(amount), sum(n) FROM {_PIECE_STAGE} WHERE 1 "
-                f"GROUP BY {total_keys}"),
-        f"DELETE FROM {_PIECE_STAGE}",
-    ]
-
-
-def _delta_sql(wm: int) -> list[str]:
-    """Add the G/L entries above entry no. ``wm`` and their relation rows (all new) to the
-    G/L, multi-link and piece aggregates."""
-    gl = (f"SELECT coalesce(e.gl_account_no, ''), e.posting_date, e.closing, sum(e.amount), "
-          f"count(*), sum(CASE WHEN {_linked('e')} THEN 0 ELSE e.amount END), "
-          f"sum(NOT {_linked('e')}) FROM gl_entry e WHERE e.entry_no > {wm} GROUP BY 1, 2, 3")
-    multi = (f"INSERT INTO {MULTI} (g, a, spa, spe, c, pc) SELECT g, a, spa, spe, "
-             f"{_case_expr('a', 'spa', 'spe')}, 'X' FROM ("
-             f"SELECT r.gl_entry_no AS g, e.amount AS a, sum(abs(ve.cost_posted_to_gl)) AS spa, "
-             f"sum(abs(ve.expected_cost_posted_to_gl)) AS spe FROM gl_item_ledger_relation r "
-             f"JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
-             f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
-             f"WHERE r.gl_entry_no IN (SELECT gl_entry_no FROM gl_item_ledger_relation "
-             f"WHERE gl_entry_no > {wm} GROUP BY gl_entry_no HAVING count(*) > 1) "
-             f"GROUP BY r.gl_entry_no)")
-    share = f"(CASE WHEN m.g IS NULL THEN e.amount ELSE {_case_share('e', 've', 'm.c')} END)"
-    pieces = (f"INSERT INTO {_PIECE_STAGE} "
-              f"SELECT {', '.join(_PIECE_KEY)}, sum(amount) AS amount, sum(n) AS n FROM "
-              f"(SELECT {_piece_select('e', 've', share, '', True)} FROM gl_item_ledger_relation r "
-              f"JOIN gl_entry e ON e.entry_no = r.gl_entry_no "
-              f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no "
-              f"LEFT JOIN {MULTI} m ON m.g = r.gl_entry_no "
-              f"WHERE r.gl_entry_no > {wm} AND (m.g IS NULL OR m.c IN ('A', 'E'))) "
-              f"GROUP BY {', '.join(_PIECE_KEY)}")
-    return [
-        _upsert(GL_DAY, _GL_KEY, _GL_VALS, f"SELECT * FROM ({gl}) WHERE 1"),
-        multi,
-        pieces,
-        *_merge_piece_delta_sql(),
-    ]
+def _merge_pieces_sql(table: str, stage: str, keys: tuple[str, ...]) -> str:
+    """Add the staged pieces to a piece aggregate (grouped, in primary-key order)."""
+    k = ", ".join(keys)
+    return _upsert(table, keys, _PIECE_VALS,
+                   f"SELECT {k}, sum(amount), sum(n) FROM {stage} WHERE 1 GROUP BY {k}")
 
 
 @contextmanager

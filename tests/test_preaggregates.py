@@ -367,9 +367,9 @@ def test_bulk_posting_adds_deltas_without_a_rebuild(db, monkeypatch, mode, ecp):
         mode=mode, document_no="G" if mode == "per-posting-group" else None))
     assert report.posted_value_entries == 40
     assert [ld.method for ld in loads] == ["delta"]
-    # per entry, the engine collects the new G/L amounts and pieces itself; per posting group
-    # (G/L entries linked to several value entries) they are aggregated in SQL
-    assert (loads[0].piece_delta is not None) == (mode == "per-entry")
+    # the engine collects the new G/L amounts and pieces itself, in both modes (per posting
+    # group the multi-linked G/L entries' splits are all regular here: nothing corrected)
+    assert loads[0].lines_collected and loads[0].corrected == 0
     assert rebuilds == []
     assert_clean(db)
     assert_same_results(db)
@@ -385,9 +385,11 @@ def test_bulk_posting_adds_deltas_without_a_rebuild(db, monkeypatch, mode, ecp):
     # amount too, so the split takes them (case A is tried first), not the expected ones
     (((50, 0, 30), (30, 0, 50)), "A", True),
 ])
-def test_per_group_run_with_irregular_splits_stays_exact(db, monkeypatch, amounts, case, ecp):
-    """Multi-linked G/L entries whose split is not each member's own line amount (the case
-    agg_gl_multi records decides): the bulk run's SQL deltas (no rebuild) stay exact."""
+def test_per_group_run_with_an_irregular_split_corrects_its_pieces(
+        db, monkeypatch, amounts, case, ecp):
+    """Per posting group the engine assumes each member's piece is its own line amount; when
+    a multi-linked G/L entry's split says otherwise (the case agg_gl_multi records decides),
+    those pieces are corrected in SQL (no rebuild) and the aggregates stay exact."""
     from invrecon.posting import PostingRequest, post_inventory_cost
 
     loads = _capture_posting_loads(monkeypatch)
@@ -402,6 +404,7 @@ def test_per_group_run_with_irregular_splits_stays_exact(db, monkeypatch, amount
     report = post_inventory_cost(db, PostingRequest(mode="per-posting-group", document_no="G"))
     assert report.posted_value_entries == 8
     assert [ld.method for ld in loads] == ["delta"] and rebuilds == []
+    assert loads[0].lines_collected and loads[0].corrected == 2  # the line and its balance
     cases = db.execute(f"SELECT c FROM {preaggregates.MULTI} ORDER BY g").fetchall()
     assert (case,) in cases
     assert_clean(db)
@@ -428,11 +431,25 @@ def test_bulk_posting_of_an_entry_that_already_has_links_rebuilds(db, monkeypatc
     assert_same_results(db)
 
 
+def test_posting_load_rebuilds_when_the_writer_collected_nothing(db, builder):
+    v = builder.value_entry(item_no="A", cost_amount_actual=80)
+    with write_transaction(db):
+        with preaggregates.posting_load(db) as load:
+            g = builder.gl_entry("2130", 80)
+            db.execute("INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no) "
+                       "VALUES (?, ?)", [g, v])
+            db.execute("UPDATE value_entry SET cost_posted_to_gl = 80")
+    assert (load.method, load.rebuild_reason) == (
+        "rebuild", "the writer did not collect the G/L amounts of its lines")
+    assert_clean(db)
+
+
 def test_posting_load_rebuilds_when_older_links_change(db, builder):
     v = builder.value_entry(item_no="A", cost_amount_actual=80, cost_posted_to_gl=80)
     g = builder.gl_entry("2130", 80)
     with write_transaction(db):
         with preaggregates.posting_load(db) as load:
+            load.collect_lines()  # (nothing to collect: no new lines)
             db.execute("INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no) "
                        "VALUES (?, ?)", [g, v])
     assert (load.method, load.rebuild_reason) == ("rebuild", "relation rows of older G/L entries changed")
