@@ -1003,7 +1003,9 @@ class _Engine:
 
 def _run(db: Database, request: PostingRequest, *, write: bool,
          on_progress: Callable[[PostingProgress], None] | None,
-         cancel: threading.Event | None, load: Any = None) -> PostingReport:
+         cancel: threading.Event | None, load: Any = None, queued: int = 0) -> PostingReport:
+    from invrecon import posting_worker
+
     report = PostingReport(request)
     setup = PostingSetup(db)
     engine = _Engine(db, setup, report, per_group=request.mode == "per-posting-group",
@@ -1011,10 +1013,13 @@ def _run(db: Database, request: PostingRequest, *, write: bool,
     if on_progress is not None:
         engine.total = count_queue(db, request)
     ecp = setup.expected_cost_posting
-    _process(db, engine, request, ecp)
-    engine.check_cancel()
-    if engine.per_group:
-        engine.finish_groups()
+    if write and load is not None and posting_worker.usable(db, queued):
+        posting_worker.run(db, engine, request)  # the engine beside this (writing) process
+    else:
+        _process(db, engine, request, ecp)
+        engine.check_cancel()
+        if engine.per_group:
+            engine.finish_groups()
     if write:
         engine.write_register()
         _assign_posted_fields(db, request, ecp, report, load)
@@ -1080,12 +1085,13 @@ def post_inventory_cost(
     if request.preview:
         return _read_only_run(db, request, on_progress=on_progress, cancel=cancel)
     with write_transaction(db):
-        if _bulk_writes(db, request):
+        queued = _bulk_writes(db, request)
+        if queued:
             from invrecon import preaggregates
 
             with preaggregates.posting_load(db) as load:
                 report = _run(db, request, write=True, on_progress=on_progress, cancel=cancel,
-                              load=load)
+                              load=load, queued=queued)
         else:
             report = _run(db, request, write=True, on_progress=on_progress, cancel=cancel)
         # A cancel that arrives during the final writes still rolls the whole run back.
@@ -1094,25 +1100,26 @@ def post_inventory_cost(
         return report
 
 
-def _bulk_writes(db: Database, request: PostingRequest) -> bool:
+def _bulk_writes(db: Database, request: PostingRequest) -> int:
     """A large run (the queue is a large part of the ledger) drops the pre-aggregate triggers
     and adds its deltas to the pre-aggregates at its end, in the same transaction (issue 7's
     ``preaggregates.posting_load``): set-based deltas cost less than a trigger per row then.
-    The queue size is estimated from the partial index alone (date and item filters)."""
+    The queue size is estimated from the partial index alone (date and item filters); it is
+    returned for a large run, 0 otherwise."""
     try:
         from invrecon import preaggregates
     except ImportError:  # pragma: no cover - the pre-aggregates are optional
-        return False
+        return 0
     if not preaggregates.available(db):
-        return False
+        return 0
     f = request.filters.model_copy(update={"location": None}).value_entry_sql("ve")
     queued = db.conn.execute(
         f"SELECT count(*) FROM value_entry ve INDEXED BY value_entry_unposted "
         f"WHERE {_UNPOSTED} AND {f.sql}", f.params).fetchone()[0]
     if queued < BULK_MIN_ENTRIES:
-        return False
+        return 0
     total = db.conn.execute("SELECT coalesce(max(entry_no), 0) FROM value_entry").fetchone()[0]
-    return queued * BULK_SHARE_DIVISOR >= total
+    return queued if queued * BULK_SHARE_DIVISOR >= total else 0
 
 
 def _read_only_run(db: Database, request: PostingRequest, *,

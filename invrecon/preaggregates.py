@@ -577,7 +577,37 @@ def piece_delta_key(vkey: tuple, account: str, share: int, posted_actual: int,
             | (share == posted_expected) << 2 | (share == -posted_expected) << 3)
 
 
-class PostingLoad:
+class DeltaCollector:
+    """The deltas a posting engine collects while it posts (see ``PostingLoad``, which adds
+    them to the pre-aggregates; the engine process of a large run sends them over)."""
+
+    def __init__(self) -> None:
+        # ve_key -> [posted actual delta, posted expected delta]
+        self.ve_delta: dict[tuple, list[int]] = {}
+        # (acct, date, closing) -> [amount, n]; piece_delta_key -> [amount, n]; None = not
+        # collected
+        self.gl_delta: dict[tuple, list[int]] | None = None
+        self.piece_delta: dict[tuple, list[int]] | None = None
+        self.lines_collected = False
+
+    def collect_lines(self) -> None:
+        """The engine will collect the G/L amounts and pieces of its lines itself."""
+        self.gl_delta, self.piece_delta = {}, {}
+        self.lines_collected = True
+
+    def pending(self) -> int:
+        return len(self.ve_delta) + len(self.gl_delta or ()) + len(self.piece_delta or ())
+
+    def take(self) -> tuple:
+        """The deltas collected so far; collection starts again with empty ones."""
+        taken = (self.ve_delta, self.gl_delta, self.piece_delta)
+        self.ve_delta = {}
+        if self.gl_delta is not None:
+            self.gl_delta, self.piece_delta = {}, {}
+        return taken
+
+
+class PostingLoad(DeltaCollector):
     """Pre-aggregate upkeep for one large posting run, in the run's write transaction, with the
     triggers dropped: instead of a full rebuild, only what the run adds is aggregated.
 
@@ -597,6 +627,7 @@ class PostingLoad:
     rebuild: slower, never wrong."""
 
     def __init__(self, db: Database):
+        super().__init__()
         self.db = db
         conn = db.conn
         self.gl_watermark = conn.execute(
@@ -607,34 +638,12 @@ class PostingLoad:
         self.method: str | None = None  # 'delta' or 'rebuild' once finished
         self.staged = 0  # keys written to the stage tables
         self.corrected = 0  # multi-linked G/L entries whose pieces correct_pieces fixed
-        # ve_key -> [posted actual delta, posted expected delta]
-        self.ve_delta: dict[tuple, list[int]] = {}
-        # (acct, date, closing) -> [amount, n]; piece_delta_key -> [amount, n]; None = use SQL
-        self.gl_delta: dict[tuple, list[int]] | None = None
-        self.piece_delta: dict[tuple, list[int]] | None = None
-        self.lines_collected = False
         # the all-dates sums of what was staged (ve_key[1:] / piece total key -> sums)
         self._ve_total: dict[tuple, list[int]] = {}
         self._piece_total: dict[tuple, list[int]] = {}
         for table, cols in _STAGES:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
             conn.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
-
-    def collect_lines(self) -> None:
-        """The engine will collect the G/L amounts and pieces of its lines itself."""
-        self.gl_delta, self.piece_delta = {}, {}
-        self.lines_collected = True
-
-    def pending(self) -> int:
-        return len(self.ve_delta) + len(self.gl_delta or ()) + len(self.piece_delta or ())
-
-    def take(self) -> tuple:
-        """The deltas collected so far; collection starts again with empty ones."""
-        taken = (self.ve_delta, self.gl_delta, self.piece_delta)
-        self.ve_delta = {}
-        if self.gl_delta is not None:
-            self.gl_delta, self.piece_delta = {}, {}
-        return taken
 
     def stage(self, conn: Any, taken: tuple) -> None:
         """Write deltas from ``take`` to the stage tables (on the writing connection)."""

@@ -1,0 +1,281 @@
+"""A large posting run's engine in a process of its own, beside the writing process (issue 7).
+
+On one core a large *Post Inventory Cost to G/L* run alternates between the engine's Python
+work (reading the queue, validating, building G/L rows, collecting the pre-aggregate deltas)
+and SQLite's work on the rows (inserting them into their B-trees). Python threads cannot run
+the two at once (the GIL is handed over on every row of an ``executemany``), processes can:
+
+* The **writing process** (the caller of ``post_inventory_cost``) keeps the write transaction
+  and does every write, exactly as a single-process run does: it applies what the engine sends
+  with the very methods the in-process engine uses (``_Engine.apply_lines``, ``_emit_skip``,
+  ``_end_batch``, ``_emit_groups``, ``_emit_irregular``, ``PostingLoad.stage``), then writes the
+  register, the posted fields and the pre-aggregate deltas, and commits.
+* The **engine process** opens its own read connection. The writing process holds the write
+  lock (``BEGIN IMMEDIATE``) before it starts the engine, so the engine's snapshot is the state
+  the run writes onto; nobody else can commit in between. It runs the unchanged engine
+  (``_Engine.process`` per batch, ``finish_groups``) with its output methods overridden to send
+  batches through a pipe.
+
+A failure anywhere ends both: an error in the engine process comes back as an
+``InvreconError`` and the writing process rolls back; a cancel or an error in the writing
+process terminates the engine process. The engine process never writes, so killing either
+leaves the ledger as it was. Used only for a bulk run (``posting._bulk_writes``) on a WAL-mode
+ledger file; every other run stays in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+import traceback
+from typing import IO, Any
+
+from sqlite_utils import Database
+
+from invrecon import posting
+from invrecon.errors import InvreconError
+from invrecon.ledger import db_path, open_ledger
+from invrecon.posting import (
+    PostingReport,
+    PostingRequest,
+    _Engine,
+    _pickle_lines,
+    _process,
+)
+from invrecon.posting_rules import PostingSetup
+from invrecon.preaggregates import DeltaCollector
+
+ENABLED = True
+"""Run the engine of a bulk posting run in its own process (tests switch this off to compare)."""
+MIN_QUEUE = 20_000
+"""Queued entries below which starting a process (about half a second) is not worth it."""
+PIPE_BYTES = 1 << 20
+"""Capacity asked for the engine process's pipe (Linux's default limit for a user)."""
+TUNABLES = ("BATCH_SIZE", "STAGE_KEYS", "LINES_IN_MEMORY", "SKIPPED_IN_MEMORY",
+            "GROUP_LINES_IN_MEMORY", "GROUP_WRITE_BATCH")
+"""``invrecon.posting`` settings the engine process takes over from the writing process."""
+
+
+def usable(db: Database, queued: int) -> bool:
+    """A large queue, on a ledger file in WAL mode (a second connection reads while this one
+    writes)."""
+    if not ENABLED or queued < MIN_QUEUE or os.name != "posix":  # (pipe fds passed on)
+        return False
+    mode = db.conn.execute("PRAGMA journal_mode").fetchone()[0]
+    return str(mode).lower() == "wal" and bool(db_path(db))
+
+
+class _EngineProcessEngine(_Engine):
+    """The engine in the engine process: its output goes into the pipe."""
+
+    pipe: Any = None
+    _skips: list[tuple]
+    _lines: tuple[bytes, int] | None
+
+    def _prepare_output(self) -> None:
+        self._skips = []
+        self._lines = None
+
+    def _emit_skip(self, s: tuple) -> None:
+        self._skips.append(s)
+
+    def _emit_lines(self, gl_rows: list, ordinals: bytes, rel_rows: list) -> None:
+        if gl_rows:
+            self._lines = (_pickle_lines(gl_rows, ordinals, rel_rows), len(gl_rows))
+
+    def _end_batch(self) -> None:
+        r = self.report
+        self.pipe.send(("batch", self._lines, self._skips, r.processed, r.posted_value_entries,
+                        self.next_gl))
+        self._skips = []
+        self._lines = None
+        if self.agg.pending() > posting.STAGE_KEYS:
+            self._emit_stage(self.agg.take())
+
+    def _emit_stage(self, taken: tuple) -> None:
+        self.pipe.send(("stage", taken))
+
+    def _emit_groups(self, gl_rows: list, rel_rows: list, lines: list[tuple],
+                     multi_rows: list[tuple]) -> None:
+        self.pipe.send(("groups", gl_rows, rel_rows, lines, multi_rows))
+
+    def _emit_irregular(self, irregular: list[tuple[int, int]]) -> None:
+        self.pipe.send(("irregular", irregular))
+
+
+def _engine_process(out: IO[bytes], path: str, request_json: str,
+                    numbers: tuple[int, int, int], tunables: dict[str, int]) -> None:
+    """The engine process's work: every message goes to ``out`` (see ``_send``)."""
+    pipe = _Sender(out)
+    try:
+        for name, value in tunables.items():
+            setattr(posting, name, value)
+        db = open_ledger(path, readonly=True)
+        db.conn.execute("BEGIN")  # one snapshot for the whole run
+        request = PostingRequest.model_validate_json(request_json)
+        report = PostingReport(request)
+        setup = PostingSetup(db)
+        agg = DeltaCollector()
+        engine = _EngineProcessEngine(db, setup, report,
+                                      per_group=request.mode == "per-posting-group",
+                                      write=True, agg=agg)
+        engine.pipe = pipe
+        # the numbers continue from what the writing process sees (the same snapshot)
+        seen = (engine.next_gl, engine.txn, engine.register_no)
+        if seen != tuple(numbers):
+            raise InvreconError("internal error: the posting engine process sees another "
+                                f"ledger state ({seen} vs {tuple(numbers)}); nothing was posted")
+        _process(db, engine, request, setup.expected_cost_posting)
+        if engine.per_group:
+            engine.finish_groups()
+        engine._emit_stage(agg.take())
+        pipe.send(("done", {
+            "totals": report._totals, "item_columns": report.item_columns,
+            "capacity_columns": report.capacity_columns,
+            "dimension_overrides": report.dimension_overrides,
+            "gl_entries_created": report.gl_entries_created, "next_gl": engine.next_gl,
+            "txn": engine.txn}))
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the writer
+        message = str(exc) if isinstance(exc, InvreconError) else (
+            f"internal error in the posting engine process: {exc!r}; nothing was posted")
+        try:
+            pipe.send(("error", message, traceback.format_exc()))
+        except OSError:  # the writing process has gone: nobody to tell
+            pass
+        raise SystemExit(1) from None
+
+
+class _Sender:
+    """Messages as frames on a pipe: 8-byte length, then the pickle."""
+
+    def __init__(self, out: IO[bytes]):
+        self._out = out
+
+    def send(self, message: tuple) -> None:
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        self._out.write(struct.pack("<Q", len(data)))
+        self._out.write(data)
+        self._out.flush()
+
+
+def _receive(inp: IO[bytes]) -> tuple | None:
+    """The next message, or None at the end of the pipe."""
+    head = inp.read(8)
+    if len(head) < 8:
+        return None
+    (size,) = struct.unpack("<Q", head)
+    data = inp.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)
+
+
+def run(db: Database, engine: _Engine, request: PostingRequest) -> None:
+    """Run ``engine``'s queue in an engine process and apply its output here (the writing
+    process, inside the run's write transaction); ``engine`` ends up as if it had processed
+    the queue itself (``finish_groups`` included).
+
+    The engine process is ``python -m invrecon.posting_worker`` (a fresh interpreter: nothing
+    of this process is forked or re-imported), its messages come through a pipe of its own and
+    its stderr goes to a temp file (quoted in the error if it ends unexpectedly)."""
+    numbers = (engine.next_gl, engine.txn, engine.register_no)
+    job = json.dumps({"path": db_path(db), "request": request.model_dump_json(),
+                      "numbers": numbers,
+                      "tunables": {name: getattr(posting, name) for name in TUNABLES}})
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(posting.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    read_fd, write_fd = os.pipe()
+    try:  # room for several batches: the engine runs ahead instead of waiting for each read
+        import fcntl
+
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)  # type: ignore[attr-defined]
+    except (ImportError, AttributeError, OSError):  # not Linux, or above the system's limit
+        pass
+    with tempfile.TemporaryFile(prefix="invrecon-engine-") as errors:
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "invrecon.posting_worker", str(write_fd)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
+                pass_fds=(write_fd,), env=env, close_fds=True)
+        finally:
+            os.close(write_fd)  # the engine process holds the only writing end: EOF at its end
+        with os.fdopen(read_fd, "rb", buffering=1 << 20) as inp:
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write(job.encode())
+                proc.stdin.close()
+                _apply(db, engine, inp, proc, errors)
+                try:  # it has sent everything: let it end on its own
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    pass
+            finally:  # a failure or a cancel here: the engine process is ended
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+
+
+def _apply(db: Database, engine: _Engine, inp: IO[bytes], proc: subprocess.Popen,
+           errors: IO[bytes]) -> None:
+    report = engine.report
+    load = engine.agg
+    while True:
+        engine.check_cancel()
+        msg = _receive(inp)
+        if msg is None:
+            proc.wait()
+            errors.seek(0)
+            tail = errors.read().decode(errors="replace").strip().splitlines()[-1:]
+            raise InvreconError(
+                f"posting: the engine process ended unexpectedly (exit code {proc.returncode}"
+                f"{': ' + tail[0] if tail else ''}); nothing was posted")
+        kind = msg[0]
+        if kind == "batch":
+            _, lines, skips, processed, posted, next_gl = msg
+            if lines is not None:
+                data, _count = lines
+                gl_rows, _ordinals, rel_rows = pickle.loads(data)
+                engine.apply_lines(data, gl_rows, rel_rows)
+            for s in skips:
+                engine._emit_skip(s)
+            report.processed = processed
+            report.posted_value_entries = posted
+            report.gl_entries_created = next_gl - engine.first_gl
+            engine._end_batch()
+            engine.progress()
+        elif kind == "stage":
+            load.stage(db.conn, msg[1])
+        elif kind == "groups":
+            engine._emit_groups(*msg[1:])
+        elif kind == "irregular":
+            engine._emit_irregular(msg[1])
+        elif kind == "done":
+            state = msg[1]
+            report._totals = state["totals"]
+            report.item_columns = state["item_columns"]
+            report.capacity_columns = state["capacity_columns"]
+            report.dimension_overrides = state["dimension_overrides"]
+            report.gl_entries_created = state["gl_entries_created"]
+            engine.next_gl = state["next_gl"]
+            engine.txn = state["txn"]
+            return
+        else:  # "error"
+            raise InvreconError(msg[1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m invrecon.posting_worker FD``: the job (JSON) on stdin, messages to FD."""
+    args = sys.argv[1:] if argv is None else argv
+    job = json.loads(sys.stdin.read())
+    with os.fdopen(int(args[0]), "wb", buffering=1 << 20) as out:
+        _engine_process(out, job["path"], job["request"], tuple(job["numbers"]), job["tunables"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""A bulk posting run with its engine in a process of its own (``invrecon.posting_worker``):
+the same report and the same ledger as the engine in the writing process, and every failure of
+either process leaves the ledger as it was."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sqlite3
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from invrecon import posting, posting_worker, preaggregates
+from invrecon.errors import InvreconError
+from invrecon.ledger import open_ledger
+from invrecon.posting import PostingCancelled, PostingRequest, post_inventory_cost
+from invrecon.sample import generate_sample
+
+TABLES = ("gl_entry", "gl_item_ledger_relation", "value_entry", "gl_register",
+          *preaggregates.TABLES)
+
+
+@pytest.fixture(scope="module")
+def unposted(tmp_path_factory) -> Path:
+    """The sample ledger, nothing posted: skips (closed dates), capacity entries, expected
+    cost, several posting groups and dimension sets."""
+    path = tmp_path_factory.mktemp("worker") / "unposted.db"
+    generate_sample(path, value_entries=2500, seed=11, post=False)
+    return path
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Every run is a bulk run with the engine in its own process; small batches and limits,
+    so that the engine process sends many batches, stages deltas and spills (its settings
+    come from this process)."""
+    monkeypatch.setattr(posting, "BULK_MIN_ENTRIES", 1)
+    monkeypatch.setattr(posting, "BULK_SHARE_DIVISOR", 10**9)
+    monkeypatch.setattr(posting_worker, "MIN_QUEUE", 1)
+    for name, value in (("BATCH_SIZE", 97), ("STAGE_KEYS", 50), ("LINES_IN_MEMORY", 300),
+                        ("SKIPPED_IN_MEMORY", 20), ("GROUP_LINES_IN_MEMORY", 30),
+                        ("GROUP_WRITE_BATCH", 100)):
+        monkeypatch.setattr(posting, name, value)
+
+
+@pytest.fixture
+def engine_runs(monkeypatch) -> list:
+    """Spies on ``posting_worker.run``: one item per run whose engine had its own process,
+    and the engine processes started (``subprocess.Popen`` objects)."""
+    runs: list = []
+    real_run, real_popen = posting_worker.run, subprocess.Popen
+
+    def run(*args, **kwargs):
+        runs.append("run")
+        return real_run(*args, **kwargs)
+
+    def popen(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        runs.append(proc)
+        return proc
+
+    monkeypatch.setattr(posting_worker, "run", run)
+    monkeypatch.setattr(posting_worker.subprocess, "Popen", popen)
+    return runs
+
+
+def _copy(src: Path, dst: Path, *, ecp: bool = False) -> Path:
+    shutil.copyfile(src, dst)
+    if ecp:
+        c = sqlite3.connect(dst)
+        c.execute("UPDATE inventory_setup SET expected_cost_posting_to_gl = 1")
+        c.commit()
+        c.close()
+    return dst
+
+
+def _dump(path: Path) -> dict[str, list]:
+    c = sqlite3.connect(path)
+    try:
+        return {t: sorted(c.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
+    finally:
+        c.close()
+
+
+def _post(path: Path, mode: str, **kwargs):
+    db = open_ledger(path)
+    try:
+        report = post_inventory_cost(db, PostingRequest(
+            mode=mode, document_no="BULK" if mode == "per-posting-group" else None), **kwargs)
+        out = report.to_json()
+        assert [m.table for m in preaggregates.check(db)] == []
+        return report, out
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("ecp", [False, True])
+@pytest.mark.parametrize("mode", ["per-entry", "per-posting-group"])
+def test_engine_process_posts_what_the_engine_in_process_posts(
+        unposted, tmp_path, monkeypatch, small_batches, engine_runs, mode, ecp):
+    here = _copy(unposted, tmp_path / "here.db", ecp=ecp)
+    there = _copy(unposted, tmp_path / "there.db", ecp=ecp)
+    monkeypatch.setattr(posting_worker, "ENABLED", False)
+    report_here, json_here = _post(here, mode)
+    assert engine_runs == []
+    monkeypatch.setattr(posting_worker, "ENABLED", True)
+    report_there, json_there = _post(there, mode)
+    assert engine_runs[0] == "run" and engine_runs[1].returncode == 0
+    assert json_there == json_here
+    assert report_there.posted_value_entries > 1000
+    assert len(report_there.skipped) > posting.SKIPPED_IN_MEMORY  # skips came over and spilled
+    assert report_there.item_columns == report_here.item_columns
+    assert report_there.capacity_columns == report_here.capacity_columns
+    assert _dump(there) == _dump(here)
+
+
+def test_progress_comes_batch_by_batch_from_the_engine_process(
+        unposted, tmp_path, small_batches, engine_runs):
+    path = _copy(unposted, tmp_path / "l.db")
+    seen = []
+    report, _ = _post(path, "per-entry", on_progress=seen.append)
+    assert engine_runs[0] == "run"
+    processed = [p.processed for p in seen]
+    assert processed == sorted(processed) and len(seen) > 10
+    assert processed[-1] == report.processed == seen[-1].total
+    assert sum(len(p.new_skipped) for p in seen) == len(report.skipped) > 0
+    assert seen[-1].posted == report.posted_value_entries
+
+
+def _unchanged_after(path: Path, run) -> None:
+    before = _dump(path)
+    db = open_ledger(path)
+    try:
+        run(db)
+        assert [m.table for m in preaggregates.check(db)] == []
+    finally:
+        db.close()
+    assert _dump(path) == before
+
+
+def test_cancel_stops_the_engine_process_and_writes_nothing(
+        unposted, tmp_path, small_batches, engine_runs):
+    path = _copy(unposted, tmp_path / "l.db")
+    cancel = threading.Event()
+
+    def run(db):
+        with pytest.raises(PostingCancelled):
+            post_inventory_cost(db, PostingRequest(), cancel=cancel,
+                                on_progress=lambda p: p.processed > 500 and cancel.set())
+
+    _unchanged_after(path, run)
+    proc = engine_runs[1]
+    assert proc.returncode is not None  # ended (killed), not left running
+
+
+def test_a_killed_engine_process_fails_the_run_and_writes_nothing(
+        unposted, tmp_path, small_batches, engine_runs):
+    path = _copy(unposted, tmp_path / "l.db")
+
+    def kill_engine(p):
+        if p.processed > 300 and engine_runs[1].poll() is None:
+            engine_runs[1].send_signal(signal.SIGKILL)
+
+    def run(db):
+        with pytest.raises(InvreconError, match=r"engine process ended unexpectedly \(exit "
+                                                r"code -9\); nothing was posted"):
+            post_inventory_cost(db, PostingRequest(), on_progress=kill_engine)
+
+    _unchanged_after(path, run)
+
+
+def test_an_error_in_the_engine_process_fails_the_run_and_writes_nothing(
+        unposted, tmp_path, monkeypatch, small_batches):
+    path = _copy(unposted, tmp_path / "l.db")
+    real_run = posting_worker.run
+
+    def run_off_by_one(db, engine, request):
+        engine.register_no += 1  # the engine process will see another ledger state
+        return real_run(db, engine, request)
+
+    monkeypatch.setattr(posting_worker, "run", run_off_by_one)
+
+    def run(db):
+        with pytest.raises(InvreconError, match="sees another ledger state"):
+            post_inventory_cost(db, PostingRequest())
+
+    _unchanged_after(path, run)
+
+
+def test_an_engine_process_that_cannot_start_fails_the_run(
+        unposted, tmp_path, monkeypatch, small_batches):
+    path = _copy(unposted, tmp_path / "l.db")
+    monkeypatch.setattr(posting_worker.sys, "executable", shutil.which("false"))
+
+    def run(db):
+        with pytest.raises(InvreconError, match=r"ended unexpectedly \(exit code 1\)"):
+            post_inventory_cost(db, PostingRequest())
+
+    _unchanged_after(path, run)
+
+
+def test_small_runs_and_non_wal_ledgers_keep_the_engine_in_process(
+        unposted, tmp_path, monkeypatch, engine_runs):
+    monkeypatch.setattr(posting, "BULK_MIN_ENTRIES", 1)
+    monkeypatch.setattr(posting, "BULK_SHARE_DIVISOR", 10**9)
+    # a bulk run below MIN_QUEUE (the default, 20,000 queued entries)
+    _post(_copy(unposted, tmp_path / "a.db"), "per-entry")
+    assert engine_runs == []
+    # a large enough run on a ledger file in WAL mode: yes; in rollback-journal mode or in
+    # memory (no reader beside the writer): no
+    path = _copy(unposted, tmp_path / "b.db")
+    db = open_ledger(path)
+    assert posting_worker.usable(db, posting_worker.MIN_QUEUE)
+    assert not posting_worker.usable(db, posting_worker.MIN_QUEUE - 1)
+    db.close()
+    c = sqlite3.connect(path)
+    assert c.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    assert not posting_worker.usable(Database(c), posting_worker.MIN_QUEUE)
+    c.close()
+    assert not posting_worker.usable(Database(memory=True), posting_worker.MIN_QUEUE)
