@@ -24,11 +24,18 @@ How a run works (``post_inventory_cost``):
   set-based UPDATE over the same queue condition, minus the skipped entries (a temp table).
   One G/L register per run (source code INVTPCOST), transaction numbers change with document
   no. or posting date, G/L entry numbers continue from the highest.
-* **Report lines** are kept in memory up to ``LINES_IN_MEMORY`` G/L lines; beyond that they are
-  spilled, batch by batch, to an anonymous temporary file (pickle) and read back lazily by
-  ``PostingReport.iter_lines()`` / ``write_json()``. Everything else in the report is bounded
-  (totals per account type, per item and per capacity order sums), except the skipped entries and
-  dimension overrides, which are kept as compact slotted objects.
+* **Large runs** (``_bulk_writes``: the queue is a large part of the ledger) drop the
+  pre-aggregate triggers and add the deltas the engine collects (``preaggregates.PostingLoad``);
+  from ``posting_worker.MIN_QUEUE`` entries on a WAL ledger the engine itself runs in a process
+  of its own beside this (writing) one (``invrecon.posting_worker``), so that the engine's
+  Python and SQLite's inserts use both cores. The engine's output goes through its ``_emit_*``
+  methods, which the writing process also uses to apply what the engine process sends.
+* **Report lines**: per entry, batches of lines pickled (``PostingReport.add_lines``), per
+  posting group ``PostingLine`` tuples, both in ``spill.SpillList``s (a bounded number in
+  memory, the rest in an anonymous temporary file) read back lazily by
+  ``PostingReport.iter_lines()`` / ``write_json()``. Skipped entries spill the same way.
+  Everything else in the report is bounded (totals per account type, per item and per capacity
+  order sums), except the dimension overrides.
 
 Descriptions per entry use ISO dates: ``"<Entry Type> <Source No.> on <YYYY-MM-DD>"``.
 """
@@ -521,14 +528,19 @@ def count_queue(db: Database, request: PostingRequest) -> int:
     return db.conn.execute(f"SELECT count(*) FROM value_entry ve WHERE {where}", params).fetchone()[0]
 
 
-def _queue_cursors(db: Database, filters: LedgerFilter, ecp: bool) -> Iterator[Any]:
+def _queue_cursors(db: Database, filters: LedgerFilter, ecp: bool,
+                   large: bool = False) -> Iterator[Any]:
+    """The queue in BC's order: item entries, then capacity entries. ``large``: the queue is
+    a large part of the ledger (a bulk run): the capacity entries (a small part of it, found
+    only by reading each queued row) come from one pass over the table in its own order
+    instead of a row visit per entry of the partial index."""
     where, params = _queue_where(filters, ecp)
     yield db.conn.execute(
         f"SELECT {_SELECT_COLUMNS} FROM value_entry ve INDEXED BY value_entry_unposted "
         f"WHERE {where} AND ve.item_ledger_entry_type <> '' "
         "ORDER BY ve.item_no, ve.posting_date, ve.entry_no", params)
     yield db.conn.execute(
-        f"SELECT {_SELECT_COLUMNS} FROM value_entry ve "
+        f"SELECT {_SELECT_COLUMNS} FROM value_entry ve {'NOT INDEXED' if large else ''} "
         f"WHERE {where} AND ve.item_ledger_entry_type = '' "
         f"ORDER BY {_ORDER_TYPE_ORDINAL}, ve.order_no, ve.entry_no", params)
 
@@ -1028,7 +1040,7 @@ def _run(db: Database, request: PostingRequest, *, write: bool,
 
 
 def _process(db: Database, engine: _Engine, request: PostingRequest, ecp: bool) -> None:
-    for cursor in _queue_cursors(db, request.filters, ecp):
+    for cursor in _queue_cursors(db, request.filters, ecp, large=engine.agg is not None):
         while True:
             engine.check_cancel()
             rows = cursor.fetchmany(BATCH_SIZE)

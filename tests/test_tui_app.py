@@ -193,6 +193,31 @@ async def test_post_confirm_shows_preview_and_posts(tmp_path: Path) -> None:
     assert count(path, UNPOSTED) == 1
 
 
+async def test_the_log_lists_a_bounded_number_of_skipped_entries(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    """A run that skips millions of entries must not write them all into the log panel: it
+    lists the first SKIPS_LISTED and counts the rest."""
+    from invrecon.tui import matrix_screen
+
+    monkeypatch.setattr(matrix_screen, "SKIPS_LISTED", 4)
+    path = tmp_path / "sample.db"
+    path.write_bytes((Path(__file__).parent.parent / "sample.db").read_bytes())
+    app = InvreconApp(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("p")
+        await settle(pilot, app)
+        assert len(app.screen.preview.report.skipped) == 9
+        await pilot.press("y")
+        await settle(pilot, app)
+        lines = app.screen.log_panel.lines
+        assert len([ln for ln in lines if ln.startswith("SKIPPED")]) == 4
+        assert ("… and 5 more skipped entries, not listed here (all of them: invrecon "
+                "post-test, or post --json).") in lines
+        assert any(ln.startswith("Posted 115 value entries") and ln.endswith("; 9 skipped.")
+                   for ln in lines)
+
+
 async def test_cancel_at_the_dialog_posts_nothing(tmp_path: Path) -> None:
     path = unposted_ledger(tmp_path / "l.db")
     app = InvreconApp(path)

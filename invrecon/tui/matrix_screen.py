@@ -11,6 +11,7 @@ Slow work never runs on the UI thread:
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any
@@ -37,6 +38,7 @@ from invrecon.tui.widgets.matrix_table import NAME_KEY, WARNING_KEY, MatrixTable
 
 FLUSH_SECONDS = 0.1  # posting progress/skips reach the UI at most this often
 FLUSH_LINES = 500
+SKIPS_LISTED = 10_000  # skipped entries listed in the log panel per run (the rest are counted)
 
 
 def skipped_line(s: Any) -> str:
@@ -439,7 +441,8 @@ class MatrixScreen(InvreconScreen):
     @work(thread=True, group="posting", exit_on_error=False, description="post inventory cost")
     def _post_worker(self, request: Any, cancel: threading.Event) -> None:
         buffer: list[str] = []
-        state = {"last": 0.0, "processed": 0, "total": 0, "posted": 0, "skipped": 0}
+        state = {"last": 0.0, "processed": 0, "total": 0, "posted": 0, "skipped": 0,
+                 "listed": 0}
 
         def flush() -> None:
             self.post_message(PostingProgressed(list(buffer), state["processed"], state["total"],
@@ -450,7 +453,11 @@ class MatrixScreen(InvreconScreen):
         def on_progress(p: Any) -> None:
             state.update(processed=p.processed, total=p.total, posted=p.posted,
                          skipped=p.skipped_so_far)
-            buffer.extend(skipped_line(s) for s in (p.new_skipped or ()))
+            room = SKIPS_LISTED - state["listed"]
+            if room > 0 and p.new_skipped:
+                listed = p.new_skipped[:room]
+                buffer.extend(skipped_line(s) for s in listed)
+                state["listed"] += len(listed)
             if (time.monotonic() - state["last"] >= FLUSH_SECONDS or len(buffer) >= FLUSH_LINES
                     or p.processed >= p.total):
                 flush()
@@ -506,7 +513,10 @@ class MatrixScreen(InvreconScreen):
         self.last_report = report
         skipped = report.skipped  # a SpillList: never materialised whole
         if skipped and self._streamed_skips == 0:
-            panel.write_lines([skipped_line(s) for s in skipped])
+            panel.write_lines([skipped_line(s) for s in itertools.islice(skipped, SKIPS_LISTED)])
+        if len(skipped) > SKIPS_LISTED:
+            panel.write_lines([f"… and {len(skipped) - SKIPS_LISTED:,} more skipped entries, not "
+                               "listed here (all of them: invrecon post-test, or post --json)."])
         summary = (f"Posted {report.posted_value_entries:,} value entries, "
                    f"{report.gl_entries_created:,} G/L entries"
                    + (f" (G/L register {report.register_no})"
