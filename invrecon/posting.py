@@ -826,26 +826,40 @@ class _Engine:
                     if g is None:  # one copy of each code/date string for all the groups
                         gkey = tuple(strs.setdefault(x, x) if type(x) is str else x
                                      for x in gkey)
-                        g = groups[gkey] = ([0, array.array("q"), acc] if piece_delta is None
-                                            else [0, array.array("q"), acc, 0, 0, 3, is_exp])
+                        # members: 4-byte entry nos. while they fit (a group buffer holds
+                        # every posted entry's number, twice)
+                        g = groups[gkey] = ([0, array.array("i"), acc] if piece_delta is None
+                                            else [0, array.array("i"), acc,
+                                                  array.array("q", (0, 0, 3 | is_exp << 2))])
                     g[0] += amount
-                    g[1].append(ve_no)
+                    try:
+                        g[1].append(ve_no)
+                    except OverflowError:  # an entry no. beyond 2^31: 8 bytes each
+                        g[1] = array.array("q", g[1])
+                        g[1].append(ve_no)
                     totals[o] += amount
                     cols[col_of[o]] += amount
                     if piece_delta is not None:
                         # The piece this member gets if the G/L entry's split is regular (see
-                        # finish_groups): its own line amount. g[3], g[4]: sums of the posted
-                        # amounts' sizes; g[5] bit 1 / 2: every member's line is the size of
-                        # its posted actual / expected amount.
+                        # finish_groups): its own line amount. g[3] (compact): the sums of the
+                        # posted amounts' sizes, and bits 1 / 2: every member's line is the
+                        # size of its posted actual / expected amount (bit 4: the line posts
+                        # the expected part).
+                        stats = g[3]
                         pa = caa
                         pe = cae if ecp else ecpg
-                        g[3] += abs(pa)
-                        g[4] += abs(pe)
                         size = abs(amount)
+                        try:
+                            stats[0] += abs(pa)
+                            stats[1] += abs(pe)
+                        except OverflowError:
+                            raise InvreconError(
+                                f"value entry {ve_no}: the posted amounts of its posting "
+                                "group add up beyond 64 bits; nothing was posted") from None
                         if size != abs(pa):
-                            g[5] &= 2
+                            stats[2] &= ~1
                         if size != abs(pe):
-                            g[5] &= 1
+                            stats[2] &= ~2
                         # preaggregates.piece_delta_key, inlined
                         pk = (vkey, acc or "", (amount == pa) | (amount == -pa) << 1
                               | (amount == pe) << 2 | (amount == -pe) << 3)
@@ -948,6 +962,8 @@ class _Engine:
             pdate, o, loc, lgroup, bus, prod, dimset, _neg, bo = gkey
             g = groups.pop(gkey)
             amount, members, acc = g[0], g[1], g[2]
+            if gl_delta is not None:  # the split's facts
+                spa, spe, bits = g[3]
             if amount == 0:  # cannot happen (the sign split); never post a zero line
                 continue
             if gl_delta is not None:
@@ -959,13 +975,12 @@ class _Engine:
                     d[0] += amount
                     d[1] += 1
                 if len(members) > 1:  # agg_gl_multi's row; is the split what process assumed?
-                    spa, spe, regular = g[3], g[4], g[5]
                     size = abs(amount)
                     case = ("A" if spa == size and spa > 0 else
                             "E" if spe == size and spe > 0 else "X")
                     multi_rows.append((gl_no, amount, spa, spe, case, "X"))
-                    if not ((case == "A" and regular & 1) or (case == "E" and regular & 2)):
-                        irregular.append((gl_no, int(g[6])))  # the pieces get corrected
+                    if not ((case == "A" and bits & 1) or (case == "E" and bits & 2)):
+                        irregular.append((gl_no, bits >> 2))  # the pieces get corrected
             if pdate != last_date:
                 txn += 1
                 last_date = pdate

@@ -13,6 +13,7 @@ import pytest
 from ledger_builder import LedgerBuilder
 
 import invrecon.posting as posting
+from invrecon import preaggregates
 from invrecon.errors import LedgerBusyError
 from invrecon.filters import LedgerFilter
 from invrecon.ledger import open_ledger, write_transaction
@@ -636,3 +637,25 @@ def test_preaggregates_stay_exact_on_both_write_paths(db, monkeypatch, bulk, mod
     assert len(calls) == (1 if bulk else 0)
     assert preaggregates.available(db)
     assert preaggregates.check(db) == []
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_per_group_members_beyond_32_bit_entry_numbers(db, monkeypatch, bulk):
+    """The group buffer keeps entry nos. in 4 bytes while they fit and switches a group to 8
+    bytes for a larger one."""
+    if bulk:
+        monkeypatch.setattr(posting, "BULK_MIN_ENTRIES", 1)
+        monkeypatch.setattr(posting, "BULK_SHARE_DIVISOR", 10**12)
+    b = LedgerBuilder.standard(db)
+    small = b.value_entry(cost_amount_actual=100)
+    big = b.value_entry(entry_no=2**31 + 5, cost_amount_actual=250)
+    bigger = b.value_entry(entry_no=2**40, cost_amount_actual=50)
+    report = post_inventory_cost(db, PostingRequest(mode="per-posting-group", document_no="G"))
+    assert report.posted_value_entries == 3
+    assert [list(ln.value_entry_nos) for ln in report.lines] == [[small, big, bigger]] * 2
+    assert [ln.amount for ln in report.lines] == [400, -400]
+    rel = db.execute("SELECT value_entry_no FROM gl_item_ledger_relation "
+                     "ORDER BY gl_entry_no, value_entry_no").fetchall()
+    assert [r[0] for r in rel] == [small, big, bigger] * 2
+    if bulk:
+        assert [m.table for m in preaggregates.check(db)] == []
