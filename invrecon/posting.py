@@ -72,7 +72,7 @@ from invrecon.spill import SpillList
 
 SOURCE_CODE = "INVTPCOST"
 BATCH_SIZE = 1000
-STAGE_KEYS = 50_000  # pre-aggregate delta keys held in memory before they are staged
+STAGE_KEYS = 20_000  # pre-aggregate delta keys held in memory before they are staged
 LINES_IN_MEMORY = 100_000
 SKIPPED_IN_MEMORY = 10_000  # skipped entries per in-memory chunk (invrecon.spill)
 GROUP_LINES_IN_MEMORY = 10_000  # per posting group: G/L lines per in-memory chunk
