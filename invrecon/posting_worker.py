@@ -79,12 +79,29 @@ class _EngineProcessEngine(_Engine):
     _skips: list[tuple]
     _lines: tuple[bytes, int] | None
 
+    stream_skips = True  # the writing process reports progress: skips batch by batch
+    _skip_nos: list[tuple[int]]
+    _skip_chunk: list[tuple]
+
     def _prepare_output(self) -> None:
         self._skips = []
+        self._skip_nos = []
+        self._skip_chunk = []
         self._lines = None
 
     def _emit_skip(self, s: tuple) -> None:
-        self._skips.append(s)
+        if self.stream_skips:
+            self._skips.append(s)
+            return
+        # No progress to show: the skipped entries go over in whole chunks, pickled here as
+        # the report's SpillList keeps them (the writing process stores the bytes as they
+        # are), and their numbers batch by batch (for the final UPDATE).
+        self._skip_nos.append((s[0],))
+        self._skip_chunk.append(s)
+        if len(self._skip_chunk) >= posting.SKIPPED_IN_MEMORY:
+            self.pipe.send(("skips", pickle.dumps(self._skip_chunk,
+                                                  protocol=pickle.HIGHEST_PROTOCOL)))
+            self._skip_chunk = []
 
     def _emit_lines(self, gl_rows: list, ordinals: bytes, rel_rows: list) -> None:
         if gl_rows:
@@ -92,9 +109,10 @@ class _EngineProcessEngine(_Engine):
 
     def _end_batch(self) -> None:
         r = self.report
-        self.pipe.send(("batch", self._lines, self._skips, r.processed, r.posted_value_entries,
-                        self.next_gl))
+        self.pipe.send(("batch", self._lines, self._skips, self._skip_nos, r.processed,
+                        r.posted_value_entries, self.next_gl))
         self._skips = []
+        self._skip_nos = []
         self._lines = None
         if self.agg.pending() > posting.STAGE_KEYS:
             self._emit_stage(self.agg.take())
@@ -111,7 +129,8 @@ class _EngineProcessEngine(_Engine):
 
 
 def _engine_process(out: IO[bytes], path: str, request_json: str,
-                    numbers: tuple[int, int, int], tunables: dict[str, int]) -> None:
+                    numbers: tuple[int, int, int], tunables: dict[str, int],
+                    stream_skips: bool) -> None:
     """The engine process's work: every message goes to ``out`` (see ``_send``)."""
     pipe = _Sender(out)
     try:
@@ -129,6 +148,7 @@ def _engine_process(out: IO[bytes], path: str, request_json: str,
                                       per_group=request.mode == "per-posting-group",
                                       write=True, agg=agg)
         engine.pipe = pipe
+        engine.stream_skips = stream_skips
         # the numbers continue from what the writing process sees (the same snapshot)
         seen = (engine.next_gl, engine.txn, engine.register_no)
         if seen != tuple(numbers):
@@ -138,6 +158,7 @@ def _engine_process(out: IO[bytes], path: str, request_json: str,
         if engine.per_group:
             engine.finish_groups()
         engine._emit_stage(agg.take())
+        pipe.send(("skips-tail", engine._skip_chunk))
         pipe.send(("done", {
             "totals": report._totals, "item_columns": report.item_columns,
             "capacity_columns": report.capacity_columns,
@@ -190,7 +211,8 @@ def run(db: Database, engine: _Engine, request: PostingRequest) -> None:
     numbers = (engine.next_gl, engine.txn, engine.register_no)
     job = json.dumps({"path": db_path(db), "request": request.model_dump_json(),
                       "numbers": numbers,
-                      "tunables": {name: getattr(posting, name) for name in TUNABLES}})
+                      "tunables": {name: getattr(posting, name) for name in TUNABLES},
+                      "stream_skips": engine.on_progress is not None})
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(posting.__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
@@ -241,18 +263,24 @@ def _apply(db: Database, engine: _Engine, inp: IO[bytes], proc: subprocess.Popen
                 f"{': ' + tail[0] if tail else ''}); nothing was posted")
         kind = msg[0]
         if kind == "batch":
-            _, lines, skips, processed, posted, next_gl = msg
+            _, lines, skips, skip_nos, processed, posted, next_gl = msg
             if lines is not None:
                 data, _count = lines
                 gl_rows, _ordinals, rel_rows = pickle.loads(data)
                 engine.apply_lines(data, gl_rows, rel_rows)
             for s in skips:
                 engine._emit_skip(s)
+            engine._skipped_batch.extend(skip_nos)
             report.processed = processed
             report.posted_value_entries = posted
             report.gl_entries_created = next_gl - engine.first_gl
             engine._end_batch()
             engine.progress()
+        elif kind == "skips":  # a whole chunk of skipped entries, pickled
+            report.skipped.append_pickled_chunk(msg[1])
+        elif kind == "skips-tail":
+            for s in msg[1]:
+                report.skipped.append_encoded(s)
         elif kind == "stage":
             load.stage(db.conn, msg[1])
         elif kind == "groups":
@@ -278,7 +306,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     job = json.loads(sys.stdin.read())
     with os.fdopen(int(args[0]), "wb", buffering=1 << 20) as out:
-        _engine_process(out, job["path"], job["request"], tuple(job["numbers"]), job["tunables"])
+        _engine_process(out, job["path"], job["request"], tuple(job["numbers"]), job["tunables"],
+                        job["stream_skips"])
 
 
 if __name__ == "__main__":

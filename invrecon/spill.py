@@ -57,18 +57,29 @@ class SpillList(Sequence[T], Generic[T]):
         if len(self._tail) >= self._chunk:
             self._spill()
 
+    def append_pickled_chunk(self, data: bytes) -> None:
+        """Append one whole chunk (``chunk`` encoded items) given as the pickle of their list,
+        as ``_spill`` would write it (another process made it). Only while no partial chunk is
+        in memory."""
+        if self._tail:
+            raise ValueError("a pickled chunk can only follow whole chunks")
+        self._tail = []
+        self._write(data)
+
     def extend(self, items: Iterable[T]) -> None:
         for item in items:
             self.append(item)
 
     def _spill(self) -> None:
+        self._write(pickle.dumps(self._tail, protocol=pickle.HIGHEST_PROTOCOL))
+        self._tail = []
+
+    def _write(self, data: bytes) -> None:
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="invrecon-spill-")
-        data = pickle.dumps(self._tail, protocol=pickle.HIGHEST_PROTOCOL)
         os.pwrite(self._file.fileno(), data, self._end)
         self._spans.append((self._end, len(data)))
         self._end += len(data)
-        self._tail = []
 
     # -- reading --
 

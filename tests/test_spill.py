@@ -189,3 +189,18 @@ def test_text_tables_from_a_callable_match_the_list_form_and_list_every_spilled_
     skip_lines = [ln for ln in text.splitlines() if "posting_date_not_allowed" in ln]
     assert [int(ln.split()[1]) for ln in skip_lines] == early
     assert len({ln.index("posting_date_not_allowed") for ln in skip_lines}) == 1  # aligned
+
+
+def test_a_chunk_pickled_elsewhere_joins_the_list():
+    """The engine process of a posting run sends whole chunks of skipped entries pickled: they
+    join the list as if it had spilled them itself, and only after whole chunks."""
+    import pickle
+
+    s = SpillList(chunk=3)
+    s.append_pickled_chunk(pickle.dumps([1, 2, 3]))
+    s.extend([4, 5, 6])
+    s.append_pickled_chunk(pickle.dumps([7, 8, 9]))
+    s.append(10)
+    assert list(s) == list(range(1, 11)) and len(s) == 10 and s[7] == 8 and s.spilled
+    with pytest.raises(ValueError, match="only follow whole chunks"):
+        s.append_pickled_chunk(pickle.dumps([11, 12, 13]))
