@@ -700,13 +700,12 @@ class _Engine:
     def _emit_stage(self, taken: tuple) -> None:
         self.agg.stage(self.db.conn, taken)
 
-    def _emit_groups(self, gl_rows: list, rel_rows: list, lines: list[tuple],
-                     multi_rows: list[tuple]) -> None:
+    def _emit_groups(self, gl_rows: list, lines: list[tuple], multi_rows: list[tuple]) -> None:
         """Per posting group: G/L rows, relation rows, report lines (``PostingLine.as_tuple``)
         and agg_gl_multi rows of a batch of groups."""
         if self.write:
             if gl_rows:
-                self._write_groups(gl_rows, rel_rows)
+                self._write_groups(gl_rows, lines)
             if multi_rows:
                 self.agg.add_multi(self.db.conn, multi_rows)
         group_lines = self.report._group_lines
@@ -951,7 +950,7 @@ class _Engine:
         groups = self._groups
         write = self.write
         gl_rows: list[tuple] = []
-        rel_rows: list[tuple[int, int]] = []
+        members_in_batch = 0
         lines: list[tuple] = []  # PostingLine.as_tuple form
         agg = self.agg
         gl_delta = agg.gl_delta if agg is not None else None
@@ -991,14 +990,15 @@ class _Engine:
                           loc, lgroup, bus, prod))
             if write:
                 gl_rows.append((gl_no, acc, pdate, doc, desc, amount, txn, dimset))
-                rel_rows.extend((gl_no, v) for v in members)
+                members_in_batch += len(members)
             gl_no += 1
             created += 1
-            if len(rel_rows) >= GROUP_WRITE_BATCH or len(lines) >= GROUP_LINES_IN_MEMORY:
-                self._emit_groups(gl_rows, rel_rows, lines, multi_rows)
-                gl_rows, rel_rows, lines, multi_rows = [], [], [], []
+            if members_in_batch >= GROUP_WRITE_BATCH or len(lines) >= GROUP_LINES_IN_MEMORY:
+                self._emit_groups(gl_rows, lines, multi_rows)
+                gl_rows, lines, multi_rows = [], [], []
+                members_in_batch = 0
         if lines or multi_rows:
-            self._emit_groups(gl_rows, rel_rows, lines, multi_rows)
+            self._emit_groups(gl_rows, lines, multi_rows)
         if irregular:
             self._emit_irregular(irregular)
         self._groups = {}
@@ -1006,7 +1006,9 @@ class _Engine:
         self.txn = txn
         report.gl_entries_created = created
 
-    def _write_groups(self, gl_rows: list, rel_rows: list) -> None:
+    def _write_groups(self, gl_rows: list, lines: list[tuple]) -> None:
+        """The G/L rows of a batch of groups, and their relation rows from the lines' members
+        (``PostingLine.as_tuple``: entry no. first, the member array eighth)."""
         conn = self.db.conn
         conn.executemany(
             "INSERT INTO gl_entry (entry_no, gl_account_no, posting_date, document_no, "
@@ -1014,7 +1016,8 @@ class _Engine:
             f"dimension_set_id) VALUES (?, ?, ?, ?, '', ?, ?, '{SOURCE_CODE}', ?, ?)", gl_rows)
         conn.executemany(
             "INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no, "
-            f"gl_register_no) VALUES (?, ?, {int(self.register_no)})", rel_rows)
+            f"gl_register_no) VALUES (?, ?, {int(self.register_no)})",
+            ((t[0], v) for t in lines for v in t[7]))
 
     def write_register(self) -> None:
         report = self.report

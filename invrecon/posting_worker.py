@@ -120,9 +120,8 @@ class _EngineProcessEngine(_Engine):
     def _emit_stage(self, taken: tuple) -> None:
         self.pipe.send(("stage", taken))
 
-    def _emit_groups(self, gl_rows: list, rel_rows: list, lines: list[tuple],
-                     multi_rows: list[tuple]) -> None:
-        self.pipe.send(("groups", gl_rows, rel_rows, lines, multi_rows))
+    def _emit_groups(self, gl_rows: list, lines: list[tuple], multi_rows: list[tuple]) -> None:
+        self.pipe.send(("groups", gl_rows, lines, multi_rows))
 
     def _emit_irregular(self, irregular: list[tuple[int, int]]) -> None:
         self.pipe.send(("irregular", irregular))
