@@ -167,14 +167,44 @@ def bench_posting(path: Path, repeat: int, open_dates: bool = False) -> dict:
         "from invrecon.posting import PostingRequest, post_inventory_cost\n"
         f"db = open_ledger({str(work)!r})\n"
     )
-    results["post_per_group"] = timed(
-        "r = post_inventory_cost(db, PostingRequest(mode='per-posting-group', document_no='BENCH'))",
-        setup=post_setup, repeat=repeat)
-    results["post_per_entry"] = timed(
-        "r = post_inventory_cost(db, PostingRequest(mode='per-entry'))",
-        setup=post_setup, repeat=repeat)
-    # The anchor: exactly the G/L entries and relation rows the last per-entry run wrote,
-    # inserted bare (no triggers) with executemany in one transaction into a fresh copy.
+    # The three measurements take turns (group, entry, anchor, group, ...) so that a machine
+    # that speeds up or slows down during the bench shifts the run and its anchor alike.
+    runs: dict[str, list[dict]] = {"post_per_group": [], "post_per_entry": [],
+                                   "anchor_insert_gl_and_relation_per_entry": []}
+    for i in range(repeat):
+        runs["post_per_group"].append(timed(
+            "r = post_inventory_cost(db, PostingRequest(mode='per-posting-group', "
+            "document_no='BENCH'))", setup=post_setup, repeat=1))
+        runs["post_per_entry"].append(timed(
+            "r = post_inventory_cost(db, PostingRequest(mode='per-entry'))",
+            setup=post_setup, repeat=1))
+        if i == 0:
+            n_gl, n_rel = _dump_anchor_rows(work, rows_file)
+        runs["anchor_insert_gl_and_relation_per_entry"].append(timed(
+            _ANCHOR_CODE, setup=copy + _anchor_setup(work, rows_file), repeat=1))
+    for name, rs in runs.items():
+        results[name] = _merge_runs(rs)
+    results["_rows"] = {"gl_entries_per_entry_run": n_gl, "relation_rows_per_entry_run": n_rel,
+                        "open_dates": open_dates}
+    rows_file.unlink(missing_ok=True)
+    return results
+
+
+_ANCHOR_CODE = ("c.execute('BEGIN')\n"
+                "c.executemany(ins_gl, gl)\n"
+                "c.executemany(ins_rel, rel)\n"
+                "c.execute('COMMIT')")
+
+
+def _merge_runs(rs: list[dict]) -> dict:
+    secs = [r["median"] for r in rs]
+    return {"median": statistics.median(secs), "min": min(secs), "max": max(secs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rs), "runs": secs}
+
+
+def _dump_anchor_rows(work: Path, rows_file: Path) -> tuple[int, int]:
+    """Pickle the G/L entries and relation rows the last per-entry run on ``work`` wrote
+    to ``rows_file``; their counts."""
     dump = (
         "import sqlite3, pickle\n"
         f"c = sqlite3.connect({str(work)!r})\n"
@@ -189,7 +219,13 @@ def bench_posting(path: Path, repeat: int, open_dates: bool = False) -> dict:
     )
     n_gl, n_rel = map(int, subprocess.run([PY, "-c", dump], check=True, capture_output=True,
                                           text=True).stdout.split())
-    anchor_setup = copy + (
+    return n_gl, n_rel
+
+
+def _anchor_setup(work: Path, rows_file: Path) -> str:
+    """The anchor: exactly the G/L entries and relation rows the per-entry run wrote, inserted
+    bare (no triggers) with executemany in one transaction into a fresh copy."""
+    return (
         "import sqlite3, pickle\n"
         f"gl, rel = pickle.load(open({str(rows_file)!r}, 'rb'))\n"
         f"c = sqlite3.connect({str(work)!r}, isolation_level=None)\n"
@@ -200,16 +236,6 @@ def bench_posting(path: Path, repeat: int, open_dates: bool = False) -> dict:
         "ins_gl = f\"INSERT INTO gl_entry VALUES ({', '.join('?' * len(gl[0]))})\"\n"
         "ins_rel = f\"INSERT INTO gl_item_ledger_relation VALUES ({', '.join('?' * len(rel[0]))})\"\n"
     )
-    results["anchor_insert_gl_and_relation_per_entry"] = timed(
-        "c.execute('BEGIN')\n"
-        "c.executemany(ins_gl, gl)\n"
-        "c.executemany(ins_rel, rel)\n"
-        "c.execute('COMMIT')",
-        setup=anchor_setup, repeat=repeat)
-    results["_rows"] = {"gl_entries_per_entry_run": n_gl, "relation_rows_per_entry_run": n_rel,
-                        "open_dates": open_dates}
-    rows_file.unlink(missing_ok=True)
-    return results
 
 
 TARGETS = {
