@@ -693,6 +693,9 @@ class _Engine:
             self.db.conn.executemany("INSERT OR IGNORE INTO temp.invrecon_posting_skipped "
                                      "VALUES (?)", self._skipped_batch)
             self._skipped_batch = []
+        self._stage_when_full()
+
+    def _stage_when_full(self) -> None:
         agg = self.agg
         if agg is not None and agg.pending() > STAGE_KEYS:  # bounded memory: to the stage
             self._emit_stage(agg.take())

@@ -114,8 +114,7 @@ class _EngineProcessEngine(_Engine):
         self._skips = []
         self._skip_nos = []
         self._lines = None
-        if self.agg.pending() > posting.STAGE_KEYS:
-            self._emit_stage(self.agg.take())
+        self._stage_when_full()
 
     def _emit_stage(self, taken: tuple) -> None:
         self.pipe.send(("stage", taken))
