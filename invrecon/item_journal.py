@@ -27,6 +27,8 @@ ENTRY_TYPES = (
     "Item Charge",
 )
 
+MAX_FIELD_CHARS = 131_072  # a journal cell (the csv module's default limit)
+
 # caption -> field name; the snake_case form of the caption is accepted too.
 COLUMNS = {
     "Posting Date": "posting_date",
@@ -210,6 +212,9 @@ def _parse_row(values: dict[str, str], source: str, line_no: int) -> JournalLine
 
 def parse_journal_text(text: str, source: str = "journal") -> list[JournalLine]:
     """Parse CSV text. Raises ``InputError`` listing every bad line (the first in the message)."""
+    # The csv module's field limit is global and the ledger CSV import raises it: set ours, so
+    # that a journal reads the same after an import in the same process.
+    csv.field_size_limit(MAX_FIELD_CHARS)
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)

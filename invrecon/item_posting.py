@@ -27,7 +27,7 @@ from fractions import Fraction
 
 from sqlite_utils import Database
 
-from invrecon.errors import InputError, InvreconError
+from invrecon.errors import InputError, InvreconError, is_int64_overflow
 from invrecon.item_journal import JournalLine
 from invrecon.money import INT64_MAX, QTY_SCALE
 
@@ -733,9 +733,10 @@ def post_journal_lines(db: Database, lines: Sequence[JournalLine], *,
             raise
         except InvreconError as exc:
             raise InputError(f"{line.source}: {exc}") from exc
-        except (OverflowError, sqlite3.OperationalError) as exc:
-            # a quantity x cost, or a SUM() over the item's entries, beyond 64-bit integers
-            if isinstance(exc, sqlite3.OperationalError) and "integer overflow" not in str(exc):
+        except (OverflowError, sqlite3.OperationalError, sqlite3.IntegrityError) as exc:
+            # a quantity x cost, a SUM() over the item's entries or a pre-aggregate's running
+            # total beyond 64-bit integers
+            if not is_int64_overflow(exc):
                 raise
             raise InputError(f"{line.source}: the amounts of this line are too large (beyond "
                              "64-bit integers in the ledger's units)") from None

@@ -16,7 +16,13 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from invrecon import schema
-from invrecon.errors import LedgerBusyError, LedgerFileError
+from invrecon.errors import (
+    TOO_LARGE,
+    InvreconError,
+    LedgerBusyError,
+    LedgerFileError,
+    is_int64_overflow,
+)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -213,9 +219,11 @@ def write_transaction(db: Database) -> Iterator[Database]:
     try:
         with _busy_as_error(path):  # disk full / read-only mid-transaction: a clear message
             yield db
-    except BaseException:
+    except BaseException as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        if is_int64_overflow(exc):
+            raise InvreconError(f"{path}: {TOO_LARGE}; nothing was written") from None
         raise
     else:
         try:

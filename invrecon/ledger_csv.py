@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from sqlite_utils import Database
 
 from invrecon import preaggregates
-from invrecon.errors import InputError
+from invrecon.errors import TOO_LARGE, InputError, is_int64_overflow
 from invrecon.ledger import write_transaction
 from invrecon.models import MODEL_BY_FILE, ROW_MODELS, CsvRow, snake_case
 
@@ -511,9 +511,8 @@ class _Writer:
             return
         if "FOREIGN KEY" in msg:
             text = "refers to a record that does not exist in the ledger"
-        elif "cannot store REAL value" in msg:
-            text = ("the amounts are too large: a ledger total would exceed the range of whole "
-                    "cents (92233720368547758.07)")
+        elif is_int64_overflow(exc):
+            text = TOO_LARGE
         else:
             text = f"rejected by the ledger ({msg})"
         self.imp.problem(self.file, line, None, text)

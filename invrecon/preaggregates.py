@@ -148,9 +148,23 @@ def _alias(exprs: list[str], names: tuple[str, ...] | None) -> str:
     return ", ".join(f"{x} AS {n}" for x, n in zip(exprs, names, strict=True))
 
 
+def _exact(expr: str) -> str:
+    """``expr`` if it is exact, else an "integer overflow" error.
+
+    SQLite turns an integer sum beyond 64 bits into a REAL without a word, and a STRICT INTEGER
+    column takes a REAL back when it is a whole number: ``total + NEW.x - OLD.x`` stored a total off
+    by hundreds of cents once ``total + NEW.x`` overflowed (the triggers now add ``(NEW.x - OLD.x)``,
+    which is 0 for an amount a posting leaves alone). A REAL anywhere in
+    ``expr`` makes the result a REAL, so one ``typeof`` sees every intermediate overflow; the
+    error is SQLite's own (``abs()`` of the smallest integer), which works in a trigger and in a
+    plain statement alike (``errors.is_int64_overflow``)."""
+    return (f"(CASE WHEN typeof({expr}) = 'integer' THEN {expr} "
+            f"ELSE abs(-9223372036854775808) END)")
+
+
 def _upsert(table: str, keys: tuple[str, ...], vals: tuple[str, ...], select: str) -> str:
     cols = ", ".join((*keys, *vals))
-    sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in vals)
+    sets = ", ".join(f"{c} = {_exact(f'{c} + excluded.{c}')}" for c in vals)
     return f"INSERT INTO {table} ({cols}) {select} ON CONFLICT DO UPDATE SET {sets}"
 
 
@@ -180,7 +194,7 @@ def _ve_delta_update() -> list[str]:
     """The key is unchanged (posting): add the differences in place."""
     d = {"actual": "cost_amount_actual", "expected": "cost_amount_expected",
          "posted_actual": "cost_posted_to_gl", "posted_expected": "expected_cost_posted_to_gl"}
-    sets = ", ".join(f"{k} = {k} + NEW.{c} - OLD.{c}" for k, c in d.items())
+    sets = ", ".join(f"{k} = {_exact(f'{k} + (NEW.{c} - OLD.{c})')}" for k, c in d.items())
     a, e = "cost_amount_actual", "cost_amount_expected"
     sets += (f", n_actual = n_actual + (NEW.{a} <> 0) - (OLD.{a} <> 0)"
              f", n_expected = n_expected + (NEW.{e} <> 0) - (OLD.{e} <> 0)"
@@ -296,7 +310,7 @@ def _relation_insert_all() -> list[str]:
             f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no WHERE r.gl_entry_no = {g}")
     return [
         # first link: the G/L entry's amount moves from unlinked to linked
-        f"UPDATE {GL_DAY} SET unlinked_amount = unlinked_amount - e.amount, "
+        f"UPDATE {GL_DAY} SET unlinked_amount = {_exact('unlinked_amount - e.amount')}, "
         f"unlinked_n = unlinked_n - 1 FROM gl_entry e WHERE e.entry_no = {g} AND "
         f"{GL_DAY}.acct = coalesce(e.gl_account_no, '') AND {GL_DAY}.posting_date = e.posting_date "
         f"AND {GL_DAY}.closing = e.closing AND {c3} = 1",
@@ -311,8 +325,8 @@ def _relation_insert_all() -> list[str]:
         f"{pair} AND {c3} = 2 GROUP BY r.gl_entry_no, e.amount)",
         _siblings("c", "", g, None, f" AND {c3} = 2"),
         # further links: update the sums; the new piece; all pieces if the case changed
-        f"UPDATE {MULTI} SET pc = c, spa = spa + abs(ve.cost_posted_to_gl), "
-        f"spe = spe + abs(ve.expected_cost_posted_to_gl), "
+        f"UPDATE {MULTI} SET pc = c, spa = {_exact('spa + abs(ve.cost_posted_to_gl)')}, "
+        f"spe = {_exact('spe + abs(ve.expected_cost_posted_to_gl)')}, "
         f"c = {_case_expr('a', 'spa + abs(ve.cost_posted_to_gl)', 'spe + abs(ve.expected_cost_posted_to_gl)')} "
         f"FROM value_entry ve WHERE ve.entry_no = {v} AND {MULTI}.g = {g} AND {c3} > 2",
         _siblings("pc", "-", g, v, f" AND m.pc <> m.c AND {c3} > 2"),
@@ -326,7 +340,7 @@ def _relation_delete_body() -> list[str]:
     c2 = _count(g, 2)
     in_multi = f"EXISTS (SELECT 1 FROM {MULTI} WHERE g = {g})"
     return [
-        f"UPDATE {GL_DAY} SET unlinked_amount = unlinked_amount + e.amount, "
+        f"UPDATE {GL_DAY} SET unlinked_amount = {_exact('unlinked_amount + e.amount')}, "
         f"unlinked_n = unlinked_n + 1 FROM gl_entry e WHERE e.entry_no = {g} AND "
         f"{GL_DAY}.acct = coalesce(e.gl_account_no, '') AND {GL_DAY}.posting_date = e.posting_date "
         f"AND {GL_DAY}.closing = e.closing AND {c2} = 0",
@@ -335,8 +349,8 @@ def _relation_delete_body() -> list[str]:
                       f"FROM gl_entry e JOIN value_entry ve ON ve.entry_no = {v} "
                       f"WHERE e.entry_no = {g} AND NOT {in_multi}"),
         # a link of a multi entry goes: its piece under the old case
-        f"UPDATE {MULTI} SET pc = c, spa = spa - abs(ve.cost_posted_to_gl), "
-        f"spe = spe - abs(ve.expected_cost_posted_to_gl), "
+        f"UPDATE {MULTI} SET pc = c, spa = {_exact('spa - abs(ve.cost_posted_to_gl)')}, "
+        f"spe = {_exact('spe - abs(ve.expected_cost_posted_to_gl)')}, "
         f"c = {_case_expr('a', 'spa - abs(ve.cost_posted_to_gl)', 'spe - abs(ve.expected_cost_posted_to_gl)')} "
         f"FROM value_entry ve WHERE ve.entry_no = {v} AND {MULTI}.g = {g}",
         _piece_upsert("e", "ve", _case_share("e", "ve", "m.pc"), "-",
@@ -379,9 +393,9 @@ def _value_entry_update_pieces_body(multi: bool) -> list[str]:
         ]
     return [
         f"UPDATE {MULTI} SET pc = c, "
-        f"spa = spa - abs(OLD.cost_posted_to_gl) + abs(NEW.cost_posted_to_gl), "
-        f"spe = spe - abs(OLD.expected_cost_posted_to_gl) + abs(NEW.expected_cost_posted_to_gl), "
-        f"c = {_case_expr('a', 'spa - abs(OLD.cost_posted_to_gl) + abs(NEW.cost_posted_to_gl)', 'spe - abs(OLD.expected_cost_posted_to_gl) + abs(NEW.expected_cost_posted_to_gl)')} "
+        f"spa = {_exact('spa + (abs(NEW.cost_posted_to_gl) - abs(OLD.cost_posted_to_gl))')}, "
+        f"spe = {_exact('spe + (abs(NEW.expected_cost_posted_to_gl) - abs(OLD.expected_cost_posted_to_gl))')}, "
+        f"c = {_case_expr('a', 'spa + (abs(NEW.cost_posted_to_gl) - abs(OLD.cost_posted_to_gl))', 'spe + (abs(NEW.expected_cost_posted_to_gl) - abs(OLD.expected_cost_posted_to_gl))')} "
         f"WHERE g IN {gl_of}",
         _piece_upsert("e", "OLD", _case_share("e", "OLD", "m.pc"), "-",
                       f"{multi_of} AND m.pc IN ('A', 'E')"),

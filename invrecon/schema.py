@@ -300,6 +300,15 @@ def _m0003_preaggregates(db: Database) -> None:
     preaggregates.create(db)
 
 
+@migrations(name="0004_exact_preaggregate_triggers")
+def _m0004_exact_preaggregate_triggers(db: Database) -> None:
+    # The triggers refuse a running total that left 64-bit integers (preaggregates._exact)
+    # instead of storing SQLite's REAL result, rounded, when it came back in range.
+    from invrecon import preaggregates
+
+    preaggregates.create_triggers(db)
+
+
 def known_migrations() -> frozenset[str]:
     return frozenset(m.name for m in migrations._migrations)
 

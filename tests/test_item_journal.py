@@ -263,3 +263,24 @@ def test_cli_journal_end_to_end(builder, db, db_path, tmp_path):
     assert r.returncode == 1
     assert r.stderr.strip() == ("invrecon: error: bad.csv:3: column 'Item No.': item 'NOPE' "
                                 "does not exist")
+
+
+def test_a_journal_cell_limit_does_not_depend_on_an_earlier_import(tmp_path):
+    """The csv module's field limit is global; the ledger CSV import raises it. A journal read
+    after an import in the same process still refuses a cell beyond its own limit."""
+    from invrecon.item_journal import MAX_FIELD_CHARS
+    from invrecon.ledger import open_ledger
+    from invrecon.ledger_csv import MAX_FIELD_CHARS as IMPORT_LIMIT
+    from invrecon.ledger_csv import import_ledger
+
+    assert IMPORT_LIMIT > MAX_FIELD_CHARS
+    ledger = open_ledger(tmp_path / "l.db", create=True)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "locations.csv").write_text("code,name\nBLUE,Blue\n", encoding="utf-8")
+    import_ledger(ledger, tmp_path / "in")
+    ledger.close()
+    assert csv.field_size_limit() == IMPORT_LIMIT  # what the import left behind
+    text = ("Posting Date,Entry Type,Document No.,Item No.,Quantity\n"
+            f"2025-02-01,Purchase,{'X' * (MAX_FIELD_CHARS + 10)},A,1\n")
+    with pytest.raises(InputError, match=r"journal.csv:2: not readable as CSV"):
+        parse_journal_text(text, "journal.csv")

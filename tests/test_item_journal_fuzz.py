@@ -407,6 +407,12 @@ def big_number_journals(draw) -> bytes:
          b"2025-02-01,Revaluation,D0,A,,,,92233720368547,,Yes,,\n"
          b"2025-02-02,Revaluation,D1,A,,,,92233720368547.75807,,Yes,,\n"
          b"2025-02-03,Purchase,D2,A,,,1,92233720368547.75807,,Yes,,\n", average=False)
+# found by CI in session 3: the third posting of an item charge pushed a per-day pre-aggregate
+# (agg_value_entry_day) past 2^63, and SQLite's REAL result was refused as an IntegrityError
+@example(journal=b"Posting Date,Entry Type,Document No.,Item No.,Location Code,New Location Code,"
+         b"Quantity,Unit Cost,Amount,Invoice,Invoice Of,Applies-to Entry\n"
+         b"2025-02-01,Purchase,D0,A,,,90000000000000,1,,Yes,,\n"
+         b"2025-02-02,Item Charge,D1,A,,,,,90000000000000000.00,Yes,,3\n", average=False)
 def test_amounts_beyond_64_bits_end_cleanly(template, journal, average):
     """Posting a big journal twice, so that sums over the item's entries overflow."""
     with tempfile.TemporaryDirectory() as tmp:

@@ -207,3 +207,32 @@ def test_help_lists_options():
     for opt in ("--per-entry", "--per-posting-group", "--document-no", "--preview", "--from",
                 "--to", "--item", "--json"):
         assert opt in proc.stdout
+
+
+@pytest.fixture
+def huge_ledger(db_path: Path) -> Path:
+    """Two items' purchases of 50,000,000,000,000,000.00 each on one day: every entry and each
+    item's totals fit in 64-bit cents, their sum on the Inventory account does not."""
+    db = open_ledger(db_path, create=True)
+    b = LedgerBuilder.standard(db)
+    for item in "AB":
+        b.value_entry(item_no=item, cost_amount_actual=5 * 10**18, document_no=f"P{item}")
+    db.close()
+    return db_path
+
+
+@pytest.mark.parametrize("mode", [[], ["--per-posting-group", "--document-no", "B1"]])
+def test_a_gl_total_beyond_64_bits_is_a_one_line_error_and_writes_nothing(huge_ledger, mode):
+    before = dump(huge_ledger)
+    proc = invrecon(huge_ledger, "post", *mode)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "the amounts are too large" in proc.stderr and "nothing was written" in proc.stderr
+    assert dump(huge_ledger) == before
+
+
+def test_a_matrix_total_beyond_64_bits_is_a_one_line_error(huge_ledger):
+    proc = invrecon(huge_ledger, "matrix")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "the amounts are too large" in proc.stderr

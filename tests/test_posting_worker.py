@@ -222,3 +222,36 @@ def test_small_runs_and_non_wal_ledgers_keep_the_engine_in_process(
     assert not posting_worker.usable(Database(c), posting_worker.MIN_QUEUE)
     c.close()
     assert not posting_worker.usable(Database(memory=True), posting_worker.MIN_QUEUE)
+
+
+@pytest.mark.parametrize("mode", ["per-entry", "per-posting-group"])
+def test_a_gl_total_beyond_64_bits_fails_the_run_and_writes_nothing(
+        unposted, tmp_path, small_batches, engine_runs, mode):
+    """Two entries of different items whose G/L lines meet on one account and day: per entry
+    the day's total of the account, per posting group the group's line, leaves 64-bit integers.
+    A one-line error, nothing written, the engine process ended."""
+    path = _copy(unposted, tmp_path / "l.db")
+    c = sqlite3.connect(path)
+    date, group, loc = c.execute(
+        "SELECT posting_date, inventory_posting_group, location_code FROM value_entry "
+        "WHERE cost_posted_to_gl = 0 AND item_ledger_entry_type = 'Purchase' "
+        "AND entry_type = 'Direct Cost' AND cost_amount_expected = 0 "
+        "GROUP BY 1, 2, 3 HAVING count(DISTINCT item_no) > 1 ORDER BY 1 DESC LIMIT 1").fetchone()
+    nos = [r[0] for r in c.execute(
+        "SELECT min(entry_no) FROM value_entry WHERE cost_posted_to_gl = 0 AND "
+        "item_ledger_entry_type = 'Purchase' AND entry_type = 'Direct Cost' AND "
+        "cost_amount_expected = 0 AND posting_date = ? AND inventory_posting_group = ? AND "
+        "location_code = ? GROUP BY item_no LIMIT 2", (date, group, loc))]
+    assert len(nos) == 2
+    c.executemany("UPDATE value_entry SET cost_amount_actual = ? WHERE entry_no = ?",
+                  [(5 * 10**18, n) for n in nos])
+    c.commit()
+    c.close()
+
+    def run(db):
+        with pytest.raises(InvreconError, match=r"amounts are too large.*nothing was written$"):
+            post_inventory_cost(db, PostingRequest(
+                mode=mode, document_no="B" if mode == "per-posting-group" else None))
+
+    _unchanged_after(path, run)
+    assert engine_runs[0] == "run" and engine_runs[1].returncode is not None

@@ -192,6 +192,57 @@ def test_relation_update_is_refused(db, builder):
         db.execute("UPDATE gl_item_ledger_relation SET value_entry_no = ?", [v])
 
 
+BIG = 5 * 10**18  # minor units: two of them leave the range of 64-bit integers
+INT64_MAX = 2**63 - 1
+
+
+def test_a_total_through_64_bits_is_exact_or_refused_never_rounded(db, builder):
+    """SQLite turns an integer sum beyond 64 bits into a REAL, and a STRICT INTEGER column takes
+    a whole REAL back: a running total that passed through 2^63 was stored rounded."""
+    b = builder
+    b.value_entry(cost_amount_actual=BIG)
+    b.value_entry(cost_amount_actual=100)
+    assert_clean(db)
+    # posting sets the posted fields; Cost Amount (Actual) is unchanged, so its total must not
+    # move (it was BIG + 100 + BIG - BIG, rounded to BIG once the REAL came back)
+    db.execute("UPDATE value_entry SET cost_posted_to_gl = cost_amount_actual")
+    assert_clean(db)
+    assert db.execute(f"SELECT actual, posted_actual FROM {preaggregates.VE_TOTAL}").fetchall() \
+        == [(BIG + 100, BIG + 100)]
+    # a total that really leaves the range: SQLite's own overflow error, nothing stored
+    with pytest.raises(sqlite3.OperationalError, match="integer overflow"):
+        b.value_entry(cost_amount_actual=BIG)
+    assert_clean(db)
+
+
+def test_a_total_just_below_the_smallest_integer_is_refused(db, builder):
+    """-2^63 - 5 has no 64-bit integer; its REAL is exactly -2^63, which a STRICT column took."""
+    b = builder
+    b.value_entry(cost_amount_actual=-INT64_MAX)
+    with pytest.raises(sqlite3.OperationalError, match="integer overflow"):
+        b.value_entry(cost_amount_actual=-6)
+    assert_clean(db)
+    assert db.execute(f"SELECT actual FROM {preaggregates.VE_TOTAL}").fetchall() == [(-INT64_MAX,)]
+
+
+def test_a_multi_linked_entry_beyond_64_bits_is_refused(db, builder):
+    """agg_gl_multi's sums of the members' posted amounts are guarded the same way."""
+    b = builder
+    # (their own totals fit: other items / locations)
+    v = [b.value_entry(item_no=item, location_code=loc, cost_amount_actual=amount,
+                       cost_posted_to_gl=amount)
+         for item, loc, amount in (("A", "", BIG), ("B", "", 100), ("A", "BLUE", BIG))]
+    g = b.gl_entry("2130", 1)
+    for n in v[:2]:
+        db.execute("INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no) "
+                   "VALUES (?, ?)", [g, n])
+    with pytest.raises(sqlite3.OperationalError, match="integer overflow"):  # a third link
+        db.execute("INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no) "
+                   "VALUES (?, ?)", [g, v[2]])
+    assert db.execute(f"SELECT spa FROM {preaggregates.MULTI}").fetchall() == [(BIG + 100,)]
+    assert_clean(db)
+
+
 # ---------------------------------------------------------------------------------------------
 # Every write path of the application
 

@@ -8,10 +8,11 @@ Exit codes: 0 ok, 1 error (one line on stderr), 2 usage, 3 posting run skipped e
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 
 from invrecon import __version__
-from invrecon.errors import InvreconError
+from invrecon.errors import TOO_LARGE, InvreconError, is_int64_overflow
 from invrecon.filters import FilterError
 
 COMMAND_MODULES = (
@@ -65,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     except InvreconError as exc:
         print(f"invrecon: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except sqlite3.Error as exc:
+        if not is_int64_overflow(exc):
+            raise
+        # a read: a total over the entries beyond 64 bits (a write says so itself)
+        print(f"invrecon: error: {TOO_LARGE} (SQLite: {exc})", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("invrecon: interrupted; nothing was written", file=sys.stderr)
         return 130
