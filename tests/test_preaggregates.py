@@ -539,3 +539,32 @@ def test_random_ledgers_stay_exact_after_a_bulk_posting_run(tmp_path_factory, se
     assert_clean(db)
     assert_same_results(db)
     db.close()
+
+
+def test_opening_an_earlier_ledger_makes_its_triggers_exact(tmp_path, monkeypatch):
+    """A ledger made before migration 0004 has triggers that round a total which passed
+    through 2^63; opening it for writing re-creates them."""
+    def guarded(path) -> int:  # triggers with the typeof() guard
+        c = sqlite3.connect(path)
+        try:
+            return sum("typeof(" in sql for (sql,) in c.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger'"))
+        finally:
+            c.close()
+
+    open_ledger(tmp_path / "fresh.db", create=True).close()
+    path = tmp_path / "old.db"
+    with monkeypatch.context() as m:
+        m.setattr(preaggregates, "_exact", lambda expr: expr)  # the triggers as they were
+        db = open_ledger(path, create=True)
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = '0004_exact_preaggregate_triggers'")
+    db.close()
+    assert guarded(path) == 0 < guarded(tmp_path / "fresh.db")
+    db = open_ledger(path)
+    b = LedgerBuilder.standard(db)
+    b.value_entry(cost_amount_actual=BIG)
+    b.value_entry(cost_amount_actual=100)
+    db.execute("UPDATE value_entry SET cost_posted_to_gl = cost_amount_actual")
+    assert_clean(db)  # (the old triggers stored BIG for BIG + 100)
+    db.close()
+    assert guarded(path) == guarded(tmp_path / "fresh.db")
