@@ -1047,6 +1047,9 @@ def _run(db: Database, request: PostingRequest, *, write: bool,
         engine.total = count_queue(db, request)
     ecp = setup.expected_cost_posting
     if write and load is not None and posting_worker.usable(db, queued):
+        # per posting group this process waits while the engine process reads the queue: it
+        # adds the deltas the engine hands over to the pre-aggregates meanwhile
+        load.merge_early = engine.per_group
         posting_worker.run(db, engine, request)  # the engine beside this (writing) process
     else:
         _process(db, engine, request, ecp)

@@ -650,6 +650,10 @@ class PostingLoad(DeltaCollector):
             "SELECT count(*) FROM gl_item_ledger_relation").fetchone()[0]
         self.rebuild_reason: str | None = None
         self.method: str | None = None  # 'delta' or 'rebuild' once finished
+        # Add each handed-over chunk to the per-day tables at once instead of staging it for
+        # finish: for a writer that is idle while the engine reads the queue (per posting
+        # group), that takes the largest merge off the end of the run.
+        self.merge_early = False
         self.staged = 0  # keys written to the stage tables
         self.corrected = 0  # multi-linked G/L entries whose pieces correct_pieces fixed
         # the all-dates sums of what was staged (ve_key[1:] / piece total key -> sums)
@@ -660,18 +664,31 @@ class PostingLoad(DeltaCollector):
             conn.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
 
     def stage(self, conn: Any, taken: tuple) -> None:
-        """Write deltas from ``take`` to the stage tables (on the writing connection)."""
+        """Write deltas from ``take`` to the stage tables (on the writing connection), or with
+        ``merge_early`` add them to the per-day tables now (the all-dates totals are summed
+        here either way)."""
         ve, gl, pieces = taken
         if ve:
             _add_into(self._ve_total, ((k[1:], d) for k, d in ve.items()))
-            self._write_stage(conn, _VE_STAGE, ((*k, a, b) for k, (a, b) in ve.items()), len(ve))
+            rows: Iterable[tuple] = ((*k, a, b) for k, (a, b) in ve.items())
+            if self.merge_early:
+                self._add_now(conn, _ADD_POSTED_SQL, (r for r in rows if r[-2] or r[-1]), len(ve))
+            else:
+                self._write_stage(conn, _VE_STAGE, rows, len(ve))
         if gl:
-            self._write_stage(conn, _GL_STAGE, ((*k, a, b) for k, (a, b) in gl.items()), len(gl))
+            rows = ((*k, a, b) for k, (a, b) in gl.items())
+            if self.merge_early:
+                self._add_now(conn, _ADD_GL_SQL, rows, len(gl))
+            else:
+                self._write_stage(conn, _GL_STAGE, rows, len(gl))
         if pieces:
             _add_into(self._piece_total, (((k[0][1:], k[1], k[2]), d) for k, d in pieces.items()))
-            self._write_stage(conn, _PIECE_STAGE, (
-                (v[0], v[0], *v[1:], acct, 0, fl & 1, fl >> 1 & 1, fl >> 2 & 1, fl >> 3, a, n)
-                for (v, acct, fl), (a, n) in pieces.items()), len(pieces))
+            rows = ((v[0], v[0], *v[1:], acct, 0, fl & 1, fl >> 1 & 1, fl >> 2 & 1, fl >> 3, a, n)
+                    for (v, acct, fl), (a, n) in pieces.items())
+            if self.merge_early:
+                self._add_now(conn, _ADD_PIECES_SQL, rows, len(pieces))
+            else:
+                self._write_stage(conn, _PIECE_STAGE, rows, len(pieces))
         if len(self._ve_total) + len(self._piece_total) > STAGE_KEYS:
             self._stage_totals(conn)
 
@@ -683,6 +700,12 @@ class PostingLoad(DeltaCollector):
         self._write_stage(conn, _PIECE_TOTAL_STAGE, (
             (*v, acct, 0, fl & 1, fl >> 1 & 1, fl >> 2 & 1, fl >> 3, a, n)
             for (v, acct, fl), (a, n) in pieces.items()), len(pieces))
+
+    def _add_now(self, conn: Any, sql: str, rows: Iterable[tuple], count: int) -> None:
+        # in primary-key order (the rows are the key's columns first): each upsert lands next
+        # to the previous one in the B-tree
+        conn.executemany(sql, sorted(rows))
+        self.staged += count
 
     def _write_stage(self, conn: Any, table: str, rows: Iterable[tuple], count: int) -> None:
         width = len(dict(_STAGES)[table])
@@ -794,6 +817,20 @@ def _merge_posted_sql(table: str, stage: str, keys: tuple[str, ...]) -> str:
     return _upsert(table, keys, vals,
                    f"SELECT * FROM (SELECT {k}, sum(pa) AS pa, sum(pe) AS pe, {zeros} "
                    f"FROM {stage} GROUP BY {k}) WHERE pa <> 0 OR pe <> 0")
+
+
+def _values(n: int, zeros: int = 0) -> str:
+    return f"VALUES ({', '.join(['?'] * n + ['0'] * zeros)})"
+
+
+# PostingLoad.merge_early: one chunk's rows (key, deltas) added to a per-day table
+_ADD_POSTED_SQL = _upsert(
+    VE_DAY, _VE_KEY, ("posted_actual", "posted_expected",
+                      *(v for v in _VE_VALS if v not in ("posted_actual", "posted_expected"))),
+    _values(len(_VE_KEY) + 2, len(_VE_VALS) - 2))
+_ADD_GL_SQL = _upsert(GL_DAY, _GL_KEY, _GL_VALS, _values(len(_GL_KEY) + 2, 2))
+_ADD_PIECES_SQL = _upsert(PIECE_DAY, _PIECE_KEY, _PIECE_VALS,
+                          _values(len(_PIECE_KEY) + len(_PIECE_VALS)))
 
 
 def _merge_pieces_sql(table: str, stage: str, keys: tuple[str, ...]) -> str:

@@ -78,6 +78,24 @@ def _copy(src: Path, dst: Path, *, ecp: bool = False) -> Path:
     return dst
 
 
+@pytest.fixture
+def loads(monkeypatch) -> list:
+    """The ``PostingLoad`` of every bulk run, kept for inspection after the run."""
+    from contextlib import contextmanager
+
+    kept: list = []
+    real = preaggregates.posting_load
+
+    @contextmanager
+    def spy(d):
+        with real(d) as load:
+            kept.append(load)
+            yield load
+
+    monkeypatch.setattr(preaggregates, "posting_load", spy)
+    return kept
+
+
 def _dump(path: Path) -> dict[str, list]:
     c = sqlite3.connect(path)
     try:
@@ -101,7 +119,7 @@ def _post(path: Path, mode: str, **kwargs):
 @pytest.mark.parametrize("ecp", [False, True])
 @pytest.mark.parametrize("mode", ["per-entry", "per-posting-group"])
 def test_engine_process_posts_what_the_engine_in_process_posts(
-        unposted, tmp_path, monkeypatch, small_batches, engine_runs, mode, ecp):
+        unposted, tmp_path, monkeypatch, small_batches, engine_runs, loads, mode, ecp):
     here = _copy(unposted, tmp_path / "here.db", ecp=ecp)
     there = _copy(unposted, tmp_path / "there.db", ecp=ecp)
     monkeypatch.setattr(posting_worker, "ENABLED", False)
@@ -116,6 +134,37 @@ def test_engine_process_posts_what_the_engine_in_process_posts(
     assert report_there.item_columns == report_here.item_columns
     assert report_there.capacity_columns == report_here.capacity_columns
     assert _dump(there) == _dump(here)
+    # per posting group the writing process added the deltas to the per-day tables while the
+    # engine process read the queue (chunk by chunk), and the result is the same
+    here_load, there_load = loads
+    assert not here_load.merge_early
+    assert there_load.merge_early == (mode == "per-posting-group")
+    assert here_load.method == there_load.method == "delta"
+    assert there_load.staged > 10 * posting.STAGE_KEYS
+
+
+def test_early_merges_then_a_rebuild_stay_exact(unposted, tmp_path, small_batches, engine_runs,
+                                                  loads):
+    """A per-group run adds its deltas early, then finds that it re-posted an entry which had
+    G/L links: the rebuild at the end replaces whatever was added."""
+    path = _copy(unposted, tmp_path / "l.db")
+    db = open_ledger(path)
+    queued = db.execute("SELECT max(entry_no) FROM value_entry WHERE cost_posted_to_gl = 0 "
+                        "AND cost_amount_actual <> 0 AND posting_date >= "
+                        "(SELECT max(posting_date) FROM value_entry)").fetchone()[0]
+    g = db.execute("SELECT coalesce(max(entry_no), 0) + 1 FROM gl_entry").fetchone()[0]
+    db.execute("INSERT INTO gl_entry (entry_no, gl_account_no, posting_date, document_no, amount, "
+               "transaction_no) SELECT ?, no, '2024-01-02', 'OLD', 1, ? FROM gl_account "
+               "LIMIT 1", [g, g])
+    db.execute("INSERT INTO gl_item_ledger_relation (gl_entry_no, value_entry_no) VALUES (?, ?)",
+               [g, queued])
+    db.close()
+    report, _ = _post(path, "per-posting-group")  # (checks the pre-aggregates)
+    assert engine_runs[0] == "run"
+    assert report.posted_value_entries > 1000 and queued not in {s.value_entry_no
+                                                                  for s in report.skipped}
+    assert loads[0].merge_early and loads[0].staged > 0
+    assert loads[0].method == "rebuild"
 
 
 def test_progress_comes_batch_by_batch_from_the_engine_process(
