@@ -72,7 +72,7 @@ from invrecon.spill import SpillList
 
 SOURCE_CODE = "INVTPCOST"
 BATCH_SIZE = 1000
-STAGE_KEYS = 20_000  # pre-aggregate delta keys held in memory before they are staged
+STAGE_KEYS = 20_000  # pre-aggregate delta keys held before they go to the pre-aggregates
 LINES_IN_MEMORY = 100_000
 SKIPPED_IN_MEMORY = 10_000  # skipped entries per in-memory chunk (invrecon.spill)
 GROUP_LINES_IN_MEMORY = 10_000  # per posting group: G/L lines per in-memory chunk
@@ -693,15 +693,15 @@ class _Engine:
             self.db.conn.executemany("INSERT OR IGNORE INTO temp.invrecon_posting_skipped "
                                      "VALUES (?)", self._skipped_batch)
             self._skipped_batch = []
-        self._stage_when_full()
+        self._hand_over_when_full()
 
-    def _stage_when_full(self) -> None:
+    def _hand_over_when_full(self) -> None:
         agg = self.agg
-        if agg is not None and agg.pending() > STAGE_KEYS:  # bounded memory: to the stage
-            self._emit_stage(agg.take())
+        if agg is not None and agg.pending() > STAGE_KEYS:  # bounded memory: hand them over
+            self._emit_deltas(agg.take())
 
-    def _emit_stage(self, taken: tuple) -> None:
-        self.agg.stage(self.db.conn, taken)
+    def _emit_deltas(self, taken: tuple) -> None:
+        self.agg.add_deltas(self.db.conn, taken)
 
     def _emit_groups(self, gl_rows: list, lines: list[tuple], multi_rows: list[tuple]) -> None:
         """Per posting group: G/L rows, relation rows, report lines (``PostingLine.as_tuple``)
@@ -1047,9 +1047,6 @@ def _run(db: Database, request: PostingRequest, *, write: bool,
         engine.total = count_queue(db, request)
     ecp = setup.expected_cost_posting
     if write and load is not None and posting_worker.usable(db, queued):
-        # per posting group this process waits while the engine process reads the queue: it
-        # adds the deltas the engine hands over to the pre-aggregates meanwhile
-        load.merge_early = engine.per_group
         posting_worker.run(db, engine, request)  # the engine beside this (writing) process
     else:
         _process(db, engine, request, ecp)

@@ -8,7 +8,7 @@ the two at once (the GIL is handed over on every row of an ``executemany``), pro
 * The **writing process** (the caller of ``post_inventory_cost``) keeps the write transaction
   and does every write, exactly as a single-process run does: it applies what the engine sends
   with the very methods the in-process engine uses (``_Engine.apply_lines``, ``_emit_skip``,
-  ``_end_batch``, ``_emit_groups``, ``_emit_irregular``, ``PostingLoad.stage``), then writes the
+  ``_end_batch``, ``_emit_groups``, ``_emit_irregular``, ``PostingLoad.add_deltas``), then writes the
   register, the posted fields and the pre-aggregate deltas, and commits.
 * The **engine process** opens its own read connection. The writing process holds the write
   lock (``BEGIN IMMEDIATE``) before it starts the engine, so the engine's snapshot is the state
@@ -114,10 +114,10 @@ class _EngineProcessEngine(_Engine):
         self._skips = []
         self._skip_nos = []
         self._lines = None
-        self._stage_when_full()
+        self._hand_over_when_full()
 
-    def _emit_stage(self, taken: tuple) -> None:
-        self.pipe.send(("stage", taken))
+    def _emit_deltas(self, taken: tuple) -> None:
+        self.pipe.send(("deltas", taken))
 
     def _emit_groups(self, gl_rows: list, lines: list[tuple], multi_rows: list[tuple]) -> None:
         self.pipe.send(("groups", gl_rows, lines, multi_rows))
@@ -155,7 +155,7 @@ def _engine_process(out: IO[bytes], path: str, request_json: str,
         _process(db, engine, request, setup.expected_cost_posting)
         if engine.per_group:
             engine.finish_groups()
-        engine._emit_stage(agg.take())
+        engine._emit_deltas(agg.take())
         pipe.send(("skips-tail", engine._skip_chunk))
         pipe.send(("done", {
             "totals": report._totals, "item_columns": report.item_columns,
@@ -279,8 +279,8 @@ def _apply(db: Database, engine: _Engine, inp: IO[bytes], proc: subprocess.Popen
         elif kind == "skips-tail":
             for s in msg[1]:
                 report.skipped.append_encoded(s)
-        elif kind == "stage":
-            load.stage(db.conn, msg[1])
+        elif kind == "deltas":
+            load.add_deltas(db.conn, msg[1])
         elif kind == "groups":
             engine._emit_groups(*msg[1:])
         elif kind == "irregular":

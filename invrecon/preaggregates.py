@@ -569,16 +569,13 @@ def ve_key(posting_date: str, item_no: str | None, ile: str, et: str, vt: str, o
             gbus, gprod, wip)
 
 
-_VE_STAGE = "temp.invrecon_agg_ve_stage"
 _VE_TOTAL_STAGE = "temp.invrecon_agg_ve_total_stage"
-_GL_STAGE = "temp.invrecon_agg_gl_stage"
 _PIECE_STAGE = "temp.invrecon_agg_piece_delta"
 _PIECE_TOTAL_STAGE = "temp.invrecon_agg_piece_total_delta"
-_STAGES = ((_VE_STAGE, (*_VE_KEY, "pa", "pe")), (_VE_TOTAL_STAGE, (*_VE_KEY[1:], "pa", "pe")),
-           (_GL_STAGE, (*_GL_KEY, "amount", "n")),
+_STAGES = ((_VE_TOTAL_STAGE, (*_VE_KEY[1:], "pa", "pe")),
            (_PIECE_STAGE, (*_PIECE_KEY, *_PIECE_VALS)),
            (_PIECE_TOTAL_STAGE, (*_PIECE_KEY[2:], *_PIECE_VALS)))
-STAGE_KEYS = 50_000  # keys collected in memory before they go to the temp stage tables
+STAGE_KEYS = 50_000  # all-dates total keys summed in memory before they go to a stage table
 
 
 def piece_delta_key(vkey: tuple, account: str, share: int, posted_actual: int,
@@ -632,10 +629,11 @@ class PostingLoad(DeltaCollector):
     (``piece_delta``, keys from ``piece_delta_key``) of its lines (``collect_lines``); per
     posting group it also writes the agg_gl_multi rows (``add_multi``) and has the pieces of
     the few multi-linked G/L entries whose split is not the one it assumed corrected in SQL
-    (``correct_pieces``). Memory stays bounded: past ``STAGE_KEYS`` keys the engine hands
-    the collected deltas over (``take``) and they are written to temp stage tables
-    (``stage``), summed in SQL by ``finish``; the all-dates totals (a few thousand keys) are
-    summed here and staged when they grow past ``STAGE_KEYS`` too. When the run re-posts a
+    (``correct_pieces``, staged and merged by ``finish``). Memory stays bounded: past
+    ``posting.STAGE_KEYS`` keys the engine hands the collected deltas over (``take``) and they
+    are added to the per-day tables at once (``add_deltas``); the all-dates totals (a few
+    thousand keys) are summed here, staged in temp tables past ``STAGE_KEYS`` keys and merged
+    by ``finish``. When the run re-posts a
     value entry that already has links (its existing pieces' match flags would change),
     writes anything else, or did not collect its lines, ``finish`` falls back to a full
     rebuild: slower, never wrong."""
@@ -650,67 +648,53 @@ class PostingLoad(DeltaCollector):
             "SELECT count(*) FROM gl_item_ledger_relation").fetchone()[0]
         self.rebuild_reason: str | None = None
         self.method: str | None = None  # 'delta' or 'rebuild' once finished
-        # Add each handed-over chunk to the per-day tables at once instead of staging it for
-        # finish: for a writer that is idle while the engine reads the queue (per posting
-        # group), that takes the largest merge off the end of the run.
-        self.merge_early = False
-        self.staged = 0  # keys written to the stage tables
+        self.keys_added = 0  # keys of the deltas handed over (add_deltas)
         self.corrected = 0  # multi-linked G/L entries whose pieces correct_pieces fixed
-        # the all-dates sums of what was staged (ve_key[1:] / piece total key -> sums)
+        # the all-dates sums of the deltas handed over (ve_key[1:] / piece total key -> sums)
         self._ve_total: dict[tuple, list[int]] = {}
         self._piece_total: dict[tuple, list[int]] = {}
         for table, cols in _STAGES:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
             conn.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
 
-    def stage(self, conn: Any, taken: tuple) -> None:
-        """Write deltas from ``take`` to the stage tables (on the writing connection), or with
-        ``merge_early`` add them to the per-day tables now (the all-dates totals are summed
-        here either way)."""
+    def add_deltas(self, conn: Any, taken: tuple) -> None:
+        """Add deltas from ``take`` to the per-day tables now (on the writing connection),
+        chunk by chunk as the engine hands them over: the engine reads the queue in item order,
+        so a key rarely comes back in a later chunk, and the work is done while the engine
+        still runs instead of in one merge at the end. The all-dates totals (few keys, hit by
+        every chunk) are summed here and merged by ``finish``."""
         ve, gl, pieces = taken
         if ve:
             _add_into(self._ve_total, ((k[1:], d) for k, d in ve.items()))
-            rows: Iterable[tuple] = ((*k, a, b) for k, (a, b) in ve.items())
-            if self.merge_early:
-                self._add_now(conn, _ADD_POSTED_SQL, (r for r in rows if r[-2] or r[-1]), len(ve))
-            else:
-                self._write_stage(conn, _VE_STAGE, rows, len(ve))
+            self._add_now(conn, _ADD_POSTED_SQL,
+                          ((*k, a, b) for k, (a, b) in ve.items() if a or b), len(ve))
         if gl:
-            rows = ((*k, a, b) for k, (a, b) in gl.items())
-            if self.merge_early:
-                self._add_now(conn, _ADD_GL_SQL, rows, len(gl))
-            else:
-                self._write_stage(conn, _GL_STAGE, rows, len(gl))
+            self._add_now(conn, _ADD_GL_SQL, ((*k, a, b) for k, (a, b) in gl.items()), len(gl))
         if pieces:
             _add_into(self._piece_total, (((k[0][1:], k[1], k[2]), d) for k, d in pieces.items()))
-            rows = ((v[0], v[0], *v[1:], acct, 0, fl & 1, fl >> 1 & 1, fl >> 2 & 1, fl >> 3, a, n)
-                    for (v, acct, fl), (a, n) in pieces.items())
-            if self.merge_early:
-                self._add_now(conn, _ADD_PIECES_SQL, rows, len(pieces))
-            else:
-                self._write_stage(conn, _PIECE_STAGE, rows, len(pieces))
+            self._add_now(conn, _ADD_PIECES_SQL, (
+                (v[0], v[0], *v[1:], acct, 0, fl & 1, fl >> 1 & 1, fl >> 2 & 1, fl >> 3, a, n)
+                for (v, acct, fl), (a, n) in pieces.items()), len(pieces))
         if len(self._ve_total) + len(self._piece_total) > STAGE_KEYS:
             self._stage_totals(conn)
 
     def _stage_totals(self, conn: Any) -> None:
         ve, pieces = self._ve_total, self._piece_total
         self._ve_total, self._piece_total = {}, {}
-        self._write_stage(conn, _VE_TOTAL_STAGE, ((*k, a, b) for k, (a, b) in ve.items()),
-                          len(ve))
+        self._write_stage(conn, _VE_TOTAL_STAGE, ((*k, a, b) for k, (a, b) in ve.items()))
         self._write_stage(conn, _PIECE_TOTAL_STAGE, (
             (*v, acct, 0, fl & 1, fl >> 1 & 1, fl >> 2 & 1, fl >> 3, a, n)
-            for (v, acct, fl), (a, n) in pieces.items()), len(pieces))
+            for (v, acct, fl), (a, n) in pieces.items()))
 
     def _add_now(self, conn: Any, sql: str, rows: Iterable[tuple], count: int) -> None:
         # in primary-key order (the rows are the key's columns first): each upsert lands next
         # to the previous one in the B-tree
         conn.executemany(sql, sorted(rows))
-        self.staged += count
+        self.keys_added += count
 
-    def _write_stage(self, conn: Any, table: str, rows: Iterable[tuple], count: int) -> None:
+    def _write_stage(self, conn: Any, table: str, rows: Iterable[tuple]) -> None:
         width = len(dict(_STAGES)[table])
         conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})", rows)
-        self.staged += count
 
     def add_multi(self, conn: Any, rows: list[tuple]) -> None:
         """agg_gl_multi rows (g, a, spa, spe, c, pc) of new multi-linked G/L entries."""
@@ -781,15 +765,11 @@ class PostingLoad(DeltaCollector):
             rebuild(self.db)
             self.method = "rebuild"
         else:
-            self.stage(conn, self.take())
+            self.add_deltas(conn, self.take())
             self._stage_totals(conn)
             for statement in (
-                    _merge_posted_sql(VE_DAY, _VE_STAGE, _VE_KEY),
                     _merge_posted_sql(VE_TOTAL, _VE_TOTAL_STAGE, _VE_KEY[1:]),
-                    _upsert(GL_DAY, _GL_KEY, _GL_VALS,
-                            f"SELECT {', '.join(_GL_KEY)}, sum(amount), sum(n), 0, 0 "
-                            f"FROM {_GL_STAGE} WHERE 1 GROUP BY {', '.join(_GL_KEY)}"),
-                    _merge_pieces_sql(PIECE_DAY, _PIECE_STAGE, _PIECE_KEY),
+                    _merge_pieces_sql(PIECE_DAY, _PIECE_STAGE, _PIECE_KEY),  # corrections
                     _merge_pieces_sql(PIECE_TOTAL, _PIECE_TOTAL_STAGE, _PIECE_KEY[2:])):
                 conn.execute(statement)
             self.method = "delta"
@@ -823,7 +803,7 @@ def _values(n: int, zeros: int = 0) -> str:
     return f"VALUES ({', '.join(['?'] * n + ['0'] * zeros)})"
 
 
-# PostingLoad.merge_early: one chunk's rows (key, deltas) added to a per-day table
+# PostingLoad.add_deltas: one chunk's rows (key, deltas) added to a per-day table
 _ADD_POSTED_SQL = _upsert(
     VE_DAY, _VE_KEY, ("posted_actual", "posted_expected",
                       *(v for v in _VE_VALS if v not in ("posted_actual", "posted_expected"))),
