@@ -411,3 +411,29 @@ def test_item_filter_and_pending(builder, db):
     assert adjust(db, item_filter="B") == [(4, "Direct Cost", "2020-01-02", -100, 0, 4)]
     assert [r["item_no"] for r in pending_adjustment(db)] == ["A"]
     assert [r["item_no"] for r in pending_adjustment(db, "B")] == []
+
+
+def test_one_items_history_in_memory_at_a_time(builder, db, monkeypatch):
+    """The adjuster of the previous item is gone before the next item's history loads (at 10M
+    two large items together took 1.87 GB)."""
+    import weakref
+
+    from invrecon import cost_adjustment
+
+    three_in_three_out(db)
+    post(db, P("2020-01-01", 2, "5.00", item="B"), S("2020-02-01", 1, item="B"))
+    db.execute("UPDATE item SET cost_is_adjusted = 0 WHERE no IN ('A', 'B')")
+    refs: list = []
+    alive_at_load: list = []
+
+    class Probe(cost_adjustment._ItemAdjuster):
+        def __init__(self, *args, **kwargs):
+            alive_at_load.append([r().item_no for r in refs if r() is not None])
+            super().__init__(*args, **kwargs)
+            refs.append(weakref.ref(self))
+
+    monkeypatch.setattr(cost_adjustment, "_ItemAdjuster", Probe)
+    with write_transaction(db):
+        adjust_cost(db)
+    assert len(alive_at_load) >= 2
+    assert alive_at_load == [[]] * len(alive_at_load)
