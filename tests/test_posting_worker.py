@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
+from test_preaggregates import _capture_posting_loads
 
 from invrecon import posting, posting_worker, preaggregates
 from invrecon.errors import InvreconError
@@ -81,19 +82,7 @@ def _copy(src: Path, dst: Path, *, ecp: bool = False) -> Path:
 @pytest.fixture
 def loads(monkeypatch) -> list:
     """The ``PostingLoad`` of every bulk run, kept for inspection after the run."""
-    from contextlib import contextmanager
-
-    kept: list = []
-    real = preaggregates.posting_load
-
-    @contextmanager
-    def spy(d):
-        with real(d) as load:
-            kept.append(load)
-            yield load
-
-    monkeypatch.setattr(preaggregates, "posting_load", spy)
-    return kept
+    return _capture_posting_loads(monkeypatch)
 
 
 def _dump(path: Path) -> dict[str, list]:
