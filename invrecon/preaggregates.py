@@ -787,14 +787,17 @@ def _add_into(acc: dict[tuple, list[int]], items: Iterable[tuple[tuple, list[int
             d[1] += b
 
 
+# a value-entry aggregate's columns with the posted amounts first (a posting adds only those)
+_VE_VALS_POSTED_FIRST = ("posted_actual", "posted_expected",
+                         *(v for v in _VE_VALS if v not in ("posted_actual", "posted_expected")))
+
+
 def _merge_posted_sql(table: str, stage: str, keys: tuple[str, ...]) -> str:
     """Add the staged posted-amount deltas (pa, pe) to a value-entry aggregate (grouped, in
     primary-key order: each upsert lands next to the previous one in the B-tree)."""
-    vals = ("posted_actual", "posted_expected",
-            *(v for v in _VE_VALS if v not in ("posted_actual", "posted_expected")))
     zeros = ", ".join(["0"] * (len(_VE_VALS) - 2))
     k = ", ".join(keys)
-    return _upsert(table, keys, vals,
+    return _upsert(table, keys, _VE_VALS_POSTED_FIRST,
                    f"SELECT * FROM (SELECT {k}, sum(pa) AS pa, sum(pe) AS pe, {zeros} "
                    f"FROM {stage} GROUP BY {k}) WHERE pa <> 0 OR pe <> 0")
 
@@ -805,8 +808,7 @@ def _values(n: int, zeros: int = 0) -> str:
 
 # PostingLoad.add_deltas: one chunk's rows (key, deltas) added to a per-day table
 _ADD_POSTED_SQL = _upsert(
-    VE_DAY, _VE_KEY, ("posted_actual", "posted_expected",
-                      *(v for v in _VE_VALS if v not in ("posted_actual", "posted_expected"))),
+    VE_DAY, _VE_KEY, _VE_VALS_POSTED_FIRST,
     _values(len(_VE_KEY) + 2, len(_VE_VALS) - 2))
 _ADD_GL_SQL = _upsert(GL_DAY, _GL_KEY, _GL_VALS, _values(len(_GL_KEY) + 2, 2))
 _ADD_PIECES_SQL = _upsert(PIECE_DAY, _PIECE_KEY, _PIECE_VALS,
