@@ -37,6 +37,7 @@ from sqlite_utils import Database
 
 from invrecon.errors import InvreconError
 from invrecon.filters import compile_filter
+from invrecon.item_history import Ile, Ve, load_item_history
 from invrecon.item_posting import (
     amount_of,
     first_allowed_posting_date,
@@ -46,40 +47,9 @@ from invrecon.item_posting import (
     round_frac,
     unit_cost_of,
 )
+from invrecon.spill import SpillList
 
 SUPPORTED_METHODS = ("FIFO", "LIFO", "Average")
-
-
-@dataclass(slots=True)
-class _Ile:
-    no: int
-    posting_date: str
-    entry_type: str
-    location: str
-    quantity: int
-    invoiced: int
-    remaining: int
-    positive: bool
-    flagged: bool
-    applies_to: int
-
-
-@dataclass(slots=True)
-class _Ve:
-    no: int
-    ile: int
-    posting_date: str
-    valuation_date: str
-    entry_type: str
-    adjustment: bool
-    expected_cost: bool
-    valued_qty: int
-    invoiced_qty: int
-    actual: int
-    expected: int
-    applies_to: int
-    charge: bool
-    cost_per_unit: int
 
 
 @dataclass(slots=True)
@@ -105,10 +75,28 @@ class AdjustmentEntry:
         }
 
 
+def _entry_fields(e: AdjustmentEntry) -> tuple:
+    return (e.entry_no, e.item_no, e.item_ledger_entry_no, e.entry_type, e.posting_date,
+            e.cost_amount_actual, e.cost_amount_expected, e.applies_to_entry)
+
+
+def _entry_from_fields(t: tuple) -> AdjustmentEntry:
+    return AdjustmentEntry(*t)
+
+
+_REPORT_CHUNK = 10_000
+
+
+def _entry_list() -> SpillList[AdjustmentEntry]:
+    """The run's adjustment entries for the report: a run over a large ledger makes millions,
+    so all but the last chunk wait in a temp file."""
+    return SpillList(chunk=_REPORT_CHUNK, encode=_entry_fields, decode=_entry_from_fields)
+
+
 @dataclass
 class AdjustResult:
     items_adjusted: list[str] = field(default_factory=list)
-    entries: list[AdjustmentEntry] = field(default_factory=list)
+    entries: SpillList[AdjustmentEntry] = field(default_factory=_entry_list)
     posted_to_gl: int = 0
     still_pending: list[str] = field(default_factory=list)
 
@@ -139,41 +127,13 @@ class _ItemAdjuster:
     # -- loading ---------------------------------------------------------------------------
 
     def _load(self) -> None:
-        db, item = self.db.conn, self.item_no
-        self.iles: dict[int, _Ile] = {}
-        for r in db.execute(
-            "SELECT entry_no, posting_date, entry_type, location_code, quantity, "
-            "invoiced_quantity, remaining_quantity, positive, applied_entry_to_adjust, "
-            "applies_to_entry FROM item_ledger_entry WHERE item_no = ?", [item]):
-            self.iles[r[0]] = _Ile(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]),
-                                   bool(r[8]), r[9])
-        self.ves: dict[int, list[_Ve]] = defaultdict(list)
-        self.adj_of: dict[int, list[_Ve]] = defaultdict(list)
-        for r in db.execute(
-            "SELECT entry_no, item_ledger_entry_no, posting_date, valuation_date, entry_type, "
-            "adjustment, expected_cost, valued_quantity, invoiced_quantity, cost_amount_actual, "
-            "cost_amount_expected, applies_to_entry, item_charge_no <> '', cost_per_unit "
-            "FROM value_entry WHERE item_no = ? ORDER BY entry_no", [item]):
-            v = _Ve(r[0], r[1], r[2], r[3] or r[2], r[4], bool(r[5]), bool(r[6]), r[7], r[8],
-                    r[9], r[10], r[11], bool(r[12]), r[13])
-            self.ves[v.ile].append(v)
-            if v.adjustment and v.applies_to:
-                self.adj_of[v.applies_to].append(v)
-        self.out_apps: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        self.in_apps: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        self.tin_by_out: dict[int, list[int]] = defaultdict(list)
-        self.tfrom: dict[int, int] = {}
-        for ile_no, inbound, outbound, qty, tfrom in db.execute(
-            "SELECT a.item_ledger_entry_no, a.inbound_item_entry_no, a.outbound_item_entry_no, "
-            "a.quantity, a.transferred_from_entry_no FROM item_application_entry a "
-            "JOIN item_ledger_entry l ON l.entry_no = a.item_ledger_entry_no "
-            "WHERE l.item_no = ? ORDER BY a.entry_no", [item]):
-            if outbound and inbound and outbound != inbound:
-                self.out_apps[inbound].append((outbound, -qty))
-                self.in_apps[outbound].append((inbound, -qty))
-            if tfrom and ile_no == inbound:
-                self.tin_by_out[tfrom].append(ile_no)
-                self.tfrom[ile_no] = tfrom
+        h = load_item_history(self.db.conn, self.item_no)
+        self.iles = h.iles
+        self.ves = h.ves
+        self.out_apps = h.out_apps
+        self.in_apps = h.in_apps
+        self.tin_by_out = h.tin_by_out
+        self.tfrom = h.tfrom
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -186,14 +146,14 @@ class _ItemAdjuster:
         return sum(v.actual + v.expected for v in self.ves[ile_no]
                    if v.entry_type != "Rounding") + self.queued_ile[ile_no]
 
-    def _originals(self, ile_no: int) -> list[_Ve]:
+    def _originals(self, ile_no: int) -> list[Ve]:
         return [v for v in self.ves[ile_no]
                 if not v.adjustment and v.entry_type == "Direct Cost" and not v.charge]
 
     def cost_app(self, outbound: int) -> bool:
         return self.method != "Average" or bool(self.iles[outbound].applies_to)
 
-    def _first_ve(self, ile_no: int) -> _Ve | None:
+    def _first_ve(self, ile_no: int) -> Ve | None:
         vs = self.ves[ile_no]
         return vs[0] if vs else None
 
@@ -212,7 +172,7 @@ class _ItemAdjuster:
                             if v.entry_type not in ("Rounding", "Revaluation"))
                         + self.queued_ile[i])
 
-    def _revals(self, i: int) -> list[_Ve]:
+    def _revals(self, i: int) -> list[Ve]:
         return [v for v in self.ves[i] if v.entry_type == "Revaluation"]
 
     def inbound_cost_for(self, i: int, o: int) -> Fraction:
@@ -271,7 +231,7 @@ class _ItemAdjuster:
             tgt_cum = rdiv(target * cum, oi.quantity)
             new_g = tgt_cum - prev
             prev = tgt_cum
-            cur_g = g.actual + sum(a.actual for a in self.adj_of[g.no]) + self.queued.get(
+            cur_g = g.actual + self.ves.adjusted_actual.get(g.no, 0) + self.queued.get(
                 (g.no, "A"), 0)
             self._queue(g.no, "A", o, new_g - cur_g)
         exp_target = target - prev if oi.invoiced != oi.quantity else 0
@@ -291,7 +251,7 @@ class _ItemAdjuster:
         self._queue(origs[-1].no, "A", r, target - cur)
 
     def applied_cost_pass(self) -> None:
-        work = sorted(no for no, e in self.iles.items() if e.flagged)
+        work = self.iles.flagged()
         done: set[int] = set()
         k = 0
         while k < len(work):
@@ -350,46 +310,40 @@ class _ItemAdjuster:
             start = period_bounds(min(pending), self.avg_period, self.db)[0]
         else:
             start = ""
-        vdate: dict[int, str] = {}
-        for no, vs in self.ves.items():
-            firsts = [v for v in vs if not v.adjustment and v.entry_type == "Direct Cost"]
-            if firsts:
-                vdate[no] = firsts[0].valuation_date
-        excluded = set()
-        for no, e in self.iles.items():
-            if e.entry_type == "Transfer" or (not e.positive and e.remaining != 0):
-                excluded.add(no)
-        events: list[tuple[str, int, int]] = []
-        for no, e in self.iles.items():
-            if no in excluded or no not in vdate:
-                continue
-            events.append((vdate[no], e.quantity, 0))
-            for v in self.ves[no]:
-                events.append((v.valuation_date, 0, v.actual + v.expected))
-        events.sort()
-        dates = [ev[0] for ev in events]
-        # Average-valued outbound entries by period.
+        # Cumulative quantity and cost by valuation date (only their sums up to each period end
+        # matter), and the average-valued outbound entries by period.
+        by_date: dict[str, list[int]] = {}
         periods: dict[str, list[int]] = defaultdict(list)
         bounds_cache: dict[str, tuple[str, str]] = {}
         for no, e in self.iles.items():
-            if e.positive or e.applies_to or no not in vdate:
+            vs = self.ves[no]
+            vd = next((v.valuation_date for v in vs
+                       if not v.adjustment and v.entry_type == "Direct Cost"), None)
+            if vd is None:
                 continue
-            d = vdate[no]
-            b = bounds_cache.get(d)
+            if not _outside_average(e):
+                by_date.setdefault(vd, [0, 0])[0] += e.quantity
+                for v in vs:
+                    by_date.setdefault(v.valuation_date, [0, 0])[1] += v.actual + v.expected
+            if e.positive or e.applies_to:
+                continue
+            b = bounds_cache.get(vd)
             if b is None:
-                b = bounds_cache[d] = period_bounds(d, self.avg_period, self.db)
+                b = bounds_cache[vd] = period_bounds(vd, self.avg_period, self.db)
             if b[1] >= start:
                 periods[b[1]].append(no)
+        dates = sorted(by_date)
         pos = 0
         cum_q = cum_c = 0
         for end in sorted(periods):
             hi = bisect.bisect_right(dates, end)
-            for ev in events[pos:hi]:
-                cum_q += ev[1]
-                cum_c += ev[2]
+            for d in dates[pos:hi]:
+                q, c = by_date[d]
+                cum_q += q
+                cum_c += c
             pos = hi
             outs = sorted(periods[end])
-            counted = [o for o in outs if o not in excluded]
+            counted = [o for o in outs if not _outside_average(self.iles[o])]
             rem_q = cum_q - sum(self.iles[o].quantity for o in counted)
             rem_c = cum_c - sum(self.cur_cost(o) for o in counted)
             for o in outs:
@@ -418,6 +372,11 @@ class _ItemAdjuster:
             self.average_pass()
 
 
+def _outside_average(e: Ile) -> bool:
+    """Transfers and open outbound entries take no part in the average cost (§6.3)."""
+    return e.entry_type == "Transfer" or (not e.positive and e.remaining != 0)
+
+
 def _items_to_adjust(db: Database, item_filter: str | None, online: bool) -> list[tuple]:
     f = compile_filter("i.no", item_filter)
     online_sql = " AND i.allow_online_adjustment = 1" if online else ""
@@ -428,10 +387,22 @@ def _items_to_adjust(db: Database, item_filter: str | None, online: bool) -> lis
         f"AND {f.sql}{online_sql} ORDER BY i.no", list(f.params)).fetchall()
 
 
+# Columns an adjustment or rounding entry copies from the value entry it is made from.
 _COPY = ("item_no", "item_ledger_entry_type", "item_ledger_entry_no", "document_no",
          "external_document_no", "location_code", "inventory_posting_group",
          "gen_bus_posting_group", "gen_prod_posting_group", "source_type", "source_no",
-         "order_type", "order_no", "dimension_set_id", "valuation_date")
+         "order_type", "order_no", "dimension_set_id")
+
+# One new entry from its template entry t: the computed fields as parameters, the rest copied
+# in SQL (no row of the template passes through Python). A NULL valuation date keeps t's.
+_INSERT_FROM_TEMPLATE = (
+    "INSERT INTO value_entry (entry_no, posting_date, entry_type, adjustment, applies_to_entry, "
+    "expected_cost, valued_quantity, invoiced_quantity, cost_per_unit, cost_amount_actual, "
+    f"cost_amount_expected, valuation_date, {', '.join(_COPY)}) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, coalesce(?, t.valuation_date), "
+    f"{', '.join('t.' + c for c in _COPY)} FROM value_entry t WHERE t.entry_no = ?")
+
+_WRITE_CHUNK = 2_000
 
 
 def adjust_cost(db: Database, *, item_filter: str | None = None, post: bool = False,
@@ -469,61 +440,58 @@ def adjust_cost(db: Database, *, item_filter: str | None = None, post: bool = Fa
 
 def _write(db: Database, adj: _ItemAdjuster, first_allowed: str | None, next_ve: int,
            result: AdjustResult) -> int:
-    todo = sorted((k, d) for k, d in adj.queued.items() if d)
-    if not todo:
-        return next_ve
-    templates: dict[int, dict] = {}
-    ids = sorted({k[0] if k[1] != "R" else _last_invoice_ve(adj, k[0]).no for k, _d in todo})
-    cols = ", ".join(("entry_no", "posting_date", "entry_type", "expected_cost", "valued_quantity")
-                     + _COPY)
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk:chunk + 500]
-        cur = db.execute(f"SELECT {cols} FROM value_entry WHERE entry_no IN "
-                         f"({','.join('?' * len(part))})", part)
-        names = [c[0] for c in cur.description]
-        for row in cur.fetchall():
-            templates[row[0]] = dict(zip(names, row, strict=True))
-    # Order: by the original entry (rounding entries by their inbound entry) as BC posts them.
-    ordered = sorted(todo, key=lambda kd: (
-        kd[0][0] if kd[0][1] != "R" else _last_invoice_ve(adj, kd[0][0]).no, kd[0][1] == "R"))
-    inserts: list[dict] = []
-    for (ref, kind), diff in ordered:
+    """Insert the item's queued adjustments as value entries numbered from ``next_ve``, in
+    the order BC posts them: by the entry each is made from (a rounding entry from its inbound
+    entry's last invoice, after that entry's own adjustments). Returns the next free number."""
+    # (template value entry, is rounding, queued key..., valuation date of a rounding entry)
+    todo: list[tuple[int, bool, int, str, int, str | None]] = []
+    for (ref, kind), diff in adj.queued.items():
+        if not diff:
+            continue
         if kind == "R":
             src = _last_invoice_ve(adj, ref)
-            t = templates[src.no]
-            row = {k: t[k] for k in _COPY}
-            row.update(entry_type="Rounding", adjustment=0, applies_to_entry=0,
-                       expected_cost=0, valued_quantity=adj.iles[ref].quantity,
-                       invoiced_quantity=0, cost_per_unit=0, cost_amount_actual=diff,
-                       cost_amount_expected=0, valuation_date=src.valuation_date)
-            date = src.posting_date
+            todo.append((src.no, True, ref, kind, diff, src.valuation_date))
         else:
-            t = templates[ref]
-            row = {k: t[k] for k in _COPY}
-            expected = kind == "E"
-            row.update(entry_type=t["entry_type"], adjustment=1, applies_to_entry=ref,
-                       expected_cost=int(expected), valued_quantity=t["valued_quantity"],
-                       invoiced_quantity=0,
-                       cost_per_unit=abs(unit_cost_of(diff, t["valued_quantity"])),
-                       cost_amount_actual=0 if expected else diff,
-                       cost_amount_expected=diff if expected else 0)
-            date = t["posting_date"]
-        if first_allowed and date < first_allowed:
-            date = first_allowed
-        row["posting_date"] = date
-        row["entry_no"] = next_ve
-        inserts.append(row)
-        result.entries.append(AdjustmentEntry(
-            next_ve, adj.item_no, row["item_ledger_entry_no"], row["entry_type"], date,
-            row["cost_amount_actual"], row["cost_amount_expected"], row["applies_to_entry"]))
-        next_ve += 1
-    names = list(inserts[0])
-    db.conn.executemany(f"INSERT INTO value_entry ({', '.join(names)}) VALUES "
-                        f"({', '.join('?' * len(names))})", [[r[n] for n in names] for r in inserts])
+            todo.append((ref, False, ref, kind, diff, None))
+    todo.sort()
+    conn = db.conn
+    for lo in range(0, len(todo), _WRITE_CHUNK):
+        part = todo[lo:lo + _WRITE_CHUNK]
+        ids = sorted({t[0] for t in part})
+        templates: dict[int, tuple[int, str, str, int]] = {}
+        for k in range(0, len(ids), 500):
+            sub = ids[k:k + 500]
+            for no, *info in conn.execute(
+                    "SELECT entry_no, item_ledger_entry_no, posting_date, entry_type, "
+                    f"valued_quantity FROM value_entry WHERE entry_no IN "
+                    f"({','.join('?' * len(sub))})", sub):
+                templates[no] = tuple(info)  # type: ignore[assignment]
+        params = []
+        for tpl, rounding, ref, kind, diff, vdate in part:
+            ile, date, etype, valued = templates[tpl]
+            if first_allowed and date < first_allowed:
+                date = first_allowed
+            if rounding:
+                etype, applies_to, expected = "Rounding", 0, False
+                params.append((next_ve, date, etype, 0, 0, 0, adj.iles[ref].quantity, 0, diff,
+                               0, vdate, tpl))
+            else:
+                applies_to, expected = ref, kind == "E"
+                params.append((next_ve, date, etype, 1, ref, int(expected), valued,
+                               abs(unit_cost_of(diff, valued)), 0 if expected else diff,
+                               diff if expected else 0, None, tpl))
+            result.entries.append(AdjustmentEntry(
+                next_ve, adj.item_no, ile, etype, date, 0 if expected else diff,
+                diff if expected else 0, applies_to))
+            next_ve += 1
+        written = conn.executemany(_INSERT_FROM_TEMPLATE, params).rowcount
+        if written != len(params):
+            raise RuntimeError(f"adjust-cost: {len(params) - written} template value "
+                               "entries vanished during the run")
     return next_ve
 
 
-def _last_invoice_ve(adj: _ItemAdjuster, ile_no: int) -> _Ve:
+def _last_invoice_ve(adj: _ItemAdjuster, ile_no: int) -> Ve:
     vs = [v for v in adj.ves[ile_no] if v.entry_type == "Direct Cost" and not v.adjustment
           and v.invoiced_qty]
     return vs[-1] if vs else adj.ves[ile_no][0]

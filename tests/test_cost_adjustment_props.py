@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledger_builder import LedgerBuilder
-from test_cost_adjustment import adjust, item_state, method, setup, total
+from test_cost_adjustment import adjust, item_state, method, sales_at, setup, total
 from test_item_journal import P, S, ile_cost, journal_csv, post, ves
 
 from invrecon.ledger import open_ledger
@@ -281,3 +282,87 @@ def test_end_to_end_journal_adjust_post_matrix_zero_difference(builder, db, db_p
         assert adjust(db2) == []
     finally:
         db2.close()
+
+
+def _many_adjustments(db) -> None:
+    """A FIFO ledger whose adjustment makes actual and expected adjustment entries and a
+    rounding entry."""
+    post(db, P("2020-01-01", 3, "3.33333"))
+    sales_at(db, 3.33333, "2020-01-02", "2020-01-03", "2020-01-04")  # rounding on entry 1
+    post(db, P("2020-01-05", 10, "10.00", doc="R1", invoice="No"))
+    post(db, S("2020-01-06", 4, doc="SH1", invoice="No"))  # expected cost adjustment
+    post(db, P("2020-01-20", 10, "11.00", doc="I1", of="R1"))
+    post(db, P("2020-02-01", 5, "7.00"), P("2020-02-02", 5, "9.00"))
+    sales_at(db, 1.00, *(f"2020-02-{d:02d}" for d in range(3, 15)))
+
+
+_COPIED = ("item_no", "item_ledger_entry_type", "item_ledger_entry_no", "document_no",
+           "external_document_no", "location_code", "inventory_posting_group",
+           "gen_bus_posting_group", "gen_prod_posting_group", "source_type", "source_no",
+           "order_type", "order_no", "dimension_set_id")
+
+
+def _all_value_entries(db) -> list[tuple]:
+    return db.execute("SELECT * FROM value_entry ORDER BY entry_no").fetchall()
+
+
+def test_written_in_small_chunks_is_written_the_same(tmp_path, monkeypatch):
+    """The adjustment entries are written a chunk at a time, copied from their template entry in
+    SQL, and the report's entries wait in a temp file: with chunks of 1 and 2 the ledger and the
+    report are exactly those of one chunk."""
+    import shutil
+
+    from invrecon import cost_adjustment
+    from invrecon.cost_adjustment import adjust_cost
+    from invrecon.ledger import write_transaction
+
+    base = tmp_path / "base.db"
+    db = open_ledger(base, create=True)
+    LedgerBuilder.standard(db)
+    _many_adjustments(db)
+    first_new = db.execute("SELECT max(entry_no) + 1 FROM value_entry").fetchone()[0]
+    db.close()
+    results = {}
+    for name, write_chunk, report_chunk in (("whole", 100_000, 100_000), ("small", 1, 2)):
+        path = tmp_path / f"{name}.db"
+        shutil.copy(base, path)
+        monkeypatch.setattr(cost_adjustment, "_WRITE_CHUNK", write_chunk)
+        monkeypatch.setattr(cost_adjustment, "_REPORT_CHUNK", report_chunk)
+        db = open_ledger(path)
+        with write_transaction(db):
+            res = adjust_cost(db)
+        results[name] = (res, _all_value_entries(db), db)
+    (whole, whole_rows, db), (small, small_rows, _db2) = results["whole"], results["small"]
+    assert small.entries.spilled and not whole.entries.spilled
+    assert len(whole.entries) >= 6, "the scenario needs several adjustment entries"
+    assert list(small.entries) == list(whole.entries)
+    assert small_rows == whole_rows
+    kinds = {(e.entry_type, e.cost_amount_expected != 0, e.applies_to_entry != 0)
+             for e in whole.entries}
+    assert ("Rounding", False, False) in kinds and ("Direct Cost", True, True) in kinds, kinds
+    # The report is what was written, and every new entry copies its template's fields.
+    db = db.conn
+    db.row_factory = sqlite3.Row
+    new = db.execute("SELECT * FROM value_entry WHERE entry_no >= ? ORDER BY entry_no",
+                     [first_new]).fetchall()
+    assert [(r["entry_no"], r["item_no"], r["item_ledger_entry_no"], r["entry_type"],
+             r["posting_date"], r["cost_amount_actual"], r["cost_amount_expected"],
+             r["applies_to_entry"]) for r in new] == [
+        (e.entry_no, e.item_no, e.item_ledger_entry_no, e.entry_type, e.posting_date,
+         e.cost_amount_actual, e.cost_amount_expected, e.applies_to_entry)
+        for e in whole.entries]
+    for r in new:
+        if r["entry_type"] == "Rounding":
+            t = db.execute(
+                "SELECT * FROM value_entry WHERE item_ledger_entry_no = ? AND adjustment = 0 "
+                "AND entry_type = 'Direct Cost' AND invoiced_quantity <> 0 "
+                "ORDER BY entry_no DESC LIMIT 1", [r["item_ledger_entry_no"]]).fetchone()
+            assert r["adjustment"] == 0 and r["applies_to_entry"] == 0
+        else:
+            t = db.execute("SELECT * FROM value_entry WHERE entry_no = ?",
+                           [r["applies_to_entry"]]).fetchone()
+            assert r["adjustment"] == 1 and r["entry_type"] == t["entry_type"]
+            assert r["valued_quantity"] == t["valued_quantity"]
+        assert {c: r[c] for c in _COPIED} == {c: t[c] for c in _COPIED}
+        assert r["valuation_date"] == (t["valuation_date"] or t["posting_date"])
+        assert r["invoiced_quantity"] == 0

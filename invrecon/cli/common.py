@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from invrecon.filters import LedgerFilter
@@ -41,3 +42,23 @@ def add_output_args(p: argparse.ArgumentParser, *, csv: bool = True) -> None:
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
+
+
+def print_json_streaming(obj: dict[str, Any], key: str, items: Iterable[Any]) -> None:
+    """Print ``obj`` as ``print_json`` would with ``obj[key]`` the list of ``items``, byte for
+    byte, but one item at a time: a run's millions of entries never sit in memory as one list
+    of dicts. ``key`` is a top-level key of ``obj`` (its value there is ignored)."""
+    marker = "\0streamed\0"
+    head = json.dumps({k: marker if k == key else v for k, v in obj.items()}, indent=2,
+                      ensure_ascii=False)
+    before, after = head.split(json.dumps(marker))
+    out = sys.stdout
+    out.write(before)
+    empty = True
+    for item in items:
+        out.write("[\n    " if empty else ",\n    ")
+        empty = False
+        out.write(json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n    "))
+    out.write("[]" if empty else "\n  ]")
+    out.write(after)
+    out.write("\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from invrecon.cli.common import print_json
+from invrecon.cli.common import print_json, print_json_streaming
 from invrecon.cost_adjustment import adjust_cost, run_automatic_adjustment
 from invrecon.item_journal import read_journal
 from invrecon.item_posting import post_journal_lines
@@ -90,13 +90,13 @@ def run_adjust_cost(args: argparse.Namespace) -> int:
         db.close()
     assert res is not None
     if args.json:
-        print_json({
+        print_json_streaming({
             "preview": bool(args.preview),
             "items_adjusted": res.items_adjusted,
             "items_still_pending": res.still_pending,
-            "entries": [e.as_json() for e in res.entries],
+            "entries": None,
             "posted_to_gl": bool(args.post and not args.preview),
-        })
+        }, "entries", (e.as_json() for e in res.entries))
         return 0
     verb = "would create" if args.preview else "created"
     print(f"adjusted {len(res.items_adjusted)} item(s); {verb} {len(res.entries)} "
