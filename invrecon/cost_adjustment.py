@@ -101,7 +101,13 @@ class AdjustResult:
     still_pending: list[str] = field(default_factory=list)
 
     @property
-    def value_entry_nos(self) -> list[int]:
+    def value_entry_nos(self) -> Sequence[int]:
+        """The new entries' numbers: a range, as a run numbers them consecutively."""
+        if not self.entries:
+            return range(0)
+        first, last = self.entries[0].entry_no, self.entries[-1].entry_no
+        if last - first + 1 == len(self.entries):
+            return range(first, last + 1)
         return [e.entry_no for e in self.entries]
 
 

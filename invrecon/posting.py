@@ -1185,7 +1185,10 @@ def post_automatically(db: Database, value_entry_nos: Sequence[int]) -> int:
     conn = db.conn
     if not conn.in_transaction:
         raise RuntimeError("post_automatically must run inside the caller's write transaction")
-    nos = sorted(set(int(n) for n in value_entry_nos))
+    # A run's new entries are one range of numbers: kept as a range, not a list of ints.
+    nos: Sequence[int] = (value_entry_nos if isinstance(value_entry_nos, range)
+                          and value_entry_nos.step == 1
+                          else sorted(set(int(n) for n in value_entry_nos)))
     if not nos:
         return 0
     request = PostingRequest()

@@ -336,6 +336,9 @@ def test_written_in_small_chunks_is_written_the_same(tmp_path, monkeypatch):
     assert small.entries.spilled and not whole.entries.spilled
     assert len(whole.entries) >= 6, "the scenario needs several adjustment entries"
     assert list(small.entries) == list(whole.entries)
+    # what --post hands to the posting engine: the new entries' numbers, as one range
+    assert whole.value_entry_nos == range(first_new, first_new + len(whole.entries))
+    assert list(small.value_entry_nos) == [e.entry_no for e in whole.entries]
     assert small_rows == whole_rows
     kinds = {(e.entry_type, e.cost_amount_expected != 0, e.applies_to_entry != 0)
              for e in whole.entries}
