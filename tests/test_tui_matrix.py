@@ -414,3 +414,28 @@ async def test_per_account_view_and_its_gl_entries(tmp_path: Path) -> None:
         assert entries.page.kind == "gl_entry"
         assert entries.range_label == "rows 1–5 of 5"  # one inventory line per value entry
         assert sum(r["amount"] for r in entries.page.rows) == 302017
+
+
+def test_adjust_summary_reads_a_spilled_report_without_copying_it(monkeypatch) -> None:
+    """A 10M run makes 1.47M adjustment entries; the summary counts and sums them a chunk at a
+    time (a list of them all took hundreds of MB)."""
+    import tracemalloc
+
+    from invrecon import cost_adjustment
+    from invrecon.cost_adjustment import AdjustmentEntry, AdjustResult
+    from invrecon.tui.matrix_screen import adjust_summary
+
+    monkeypatch.setattr(cost_adjustment, "_REPORT_CHUNK", 1_000)
+    result = AdjustResult(items_adjusted=["A"])
+    for n in range(60_000):
+        result.entries.append(AdjustmentEntry(n + 1, "A", n + 1, "Direct Cost", "2024-01-31",
+                                              n % 7 - 3, 0, n + 1))
+    tracemalloc.start()
+    try:
+        text = adjust_summary(result)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    net = sum(n % 7 - 3 for n in range(60_000))
+    assert text.startswith(f"60,000 adjustment value entries for 1 items (net {net / 100:,.2f})")
+    assert peak < 2_000_000, peak  # a copy of all 60,000 entries is ~10 MB

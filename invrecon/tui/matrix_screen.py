@@ -57,7 +57,7 @@ def skipped_line(s: Any) -> str:
 
 
 def adjust_summary(result: Any) -> str:
-    entries = list(getattr(result, "entries", []))
+    entries = getattr(result, "entries", [])  # may be millions, spilled: read, never copied
     items = list(getattr(result, "items_adjusted", []))
     pending = list(getattr(result, "still_pending", []))
     total = sum(e.cost_amount_actual + e.cost_amount_expected for e in entries)
