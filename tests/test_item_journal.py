@@ -284,3 +284,34 @@ def test_a_journal_cell_limit_does_not_depend_on_an_earlier_import(tmp_path):
             f"2025-02-01,Purchase,{'X' * (MAX_FIELD_CHARS + 10)},A,1\n")
     with pytest.raises(InputError, match=r"journal.csv:2: not readable as CSV"):
         parse_journal_text(text, "journal.csv")
+
+
+def test_cli_journal_json_lists_the_automatic_adjustment(builder, db, db_path, tmp_path):
+    """--json prints the automatic adjustment's entries (streamed one at a time), or null when
+    Inventory Setup never adjusts automatically."""
+    import json
+
+    db.execute("UPDATE inventory_setup SET automatic_cost_adjustment = 'Always'")
+    db.close()
+    exe = Path(sys.executable).parent / "invrecon"
+    f = tmp_path / "j.csv"
+    f.write_text(journal_csv(P("2025-01-01", 1, "10.00"), P("2025-01-01", 1, "30.00"),
+                             S("2025-01-02", 1), S("2025-01-03", 1)))
+    r = subprocess.run([str(exe), "--db", str(db_path), "journal", str(f), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["lines_posted"] == 4
+    assert [(e["item_ledger_entry_no"], e["cost_amount_actual"])
+            for e in out["automatic_adjustment"]] == [(3, "10.00"), (4, "-10.00")]
+    assert list(out) == ["lines_posted", "item_ledger_entries", "value_entries",
+                         "application_entries", "automatic_adjustment", "posted_to_gl"]
+    from invrecon.ledger import open_ledger
+    db = open_ledger(db_path)
+    db.execute("UPDATE inventory_setup SET automatic_cost_adjustment = 'Never'")
+    db.close()
+    f.write_text(journal_csv(P("2025-01-04", 1, "5.00")))
+    r = subprocess.run([str(exe), "--db", str(db_path), "journal", str(f), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["automatic_adjustment"] is None

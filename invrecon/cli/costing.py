@@ -54,11 +54,14 @@ def run_journal(args: argparse.Namespace) -> int:
         "item_ledger_entries": res.item_ledger_entries,
         "value_entries": res.value_entries,
         "application_entries": res.application_entries,
-        "automatic_adjustment": [e.as_json() for e in adj.entries] if adj else None,
+        "automatic_adjustment": None,
         "posted_to_gl": auto_post,
     }
     if args.json:
-        print_json(out)
+        if adj is None:
+            print_json(out)
+        else:
+            print_json_streaming(out, "automatic_adjustment", (e.as_json() for e in adj.entries))
     else:
         print(f"posted {res.lines} journal line(s): {len(res.item_ledger_entries)} item ledger "
               f"entries, {len(res.value_entries)} value entries, {res.application_entries} "
