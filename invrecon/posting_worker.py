@@ -25,6 +25,7 @@ ledger file; every other run stays in one process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -232,8 +233,13 @@ def run(db: Database, engine: _Engine, request: PostingRequest) -> None:
         with os.fdopen(read_fd, "rb", buffering=1 << 20) as inp:
             try:
                 assert proc.stdin is not None
-                proc.stdin.write(job.encode())
-                proc.stdin.close()
+                # An engine process that ends before reading its job (it could not start)
+                # closes the pipe: _apply then reports how it ended.
+                with contextlib.suppress(BrokenPipeError):
+                    proc.stdin.write(job.encode())
+                    proc.stdin.flush()
+                with contextlib.suppress(BrokenPipeError):
+                    proc.stdin.close()
                 _apply(db, engine, inp, proc, errors)
                 try:  # it has sent everything: let it end on its own
                     proc.wait(timeout=30)

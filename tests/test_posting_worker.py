@@ -226,10 +226,22 @@ def test_an_error_in_the_engine_process_fails_the_run_and_writes_nothing(
     _unchanged_after(path, run)
 
 
+@pytest.mark.parametrize("ended_before_its_job", [False, True])
 def test_an_engine_process_that_cannot_start_fails_the_run(
-        unposted, tmp_path, monkeypatch, small_batches):
+        unposted, tmp_path, monkeypatch, small_batches, ended_before_its_job):
+    """``ended_before_its_job``: the process is gone before the job is written to it, so the
+    write meets a closed pipe (CI once hit this by chance as a raw BrokenPipeError)."""
     path = _copy(unposted, tmp_path / "l.db")
     monkeypatch.setattr(posting_worker.sys, "executable", shutil.which("false"))
+    if ended_before_its_job:
+        popen = subprocess.Popen
+
+        def popen_then_wait(*args, **kwargs):
+            proc = popen(*args, **kwargs)
+            proc.wait()
+            return proc
+
+        monkeypatch.setattr(posting_worker.subprocess, "Popen", popen_then_wait)
 
     def run(db):
         with pytest.raises(InvreconError, match=r"ended unexpectedly \(exit code 1\)"):
