@@ -6,7 +6,7 @@ An item of a large ledger has hundreds of thousands of entries. As one Python ob
 10M sample took about 690 MB. Here every numeric field is a column in an ``array('q')``
 (8 bytes a value), every date and type string is shared through one per-item intern table (one
 list pointer a value), and applications are kept in compressed-row form (one sorted key array,
-one offset array, value columns). The largest item then takes a small fraction of that.
+one offset array, value columns). The largest item then takes about 100 MB.
 
 Readers see entries as the small ``Ile`` / ``Ve`` records, built on demand (the most recently
 used few thousand are kept, since the adjustment visits an inbound entry once per outbound entry
