@@ -713,8 +713,7 @@ def post_value_entries(db: Database, value_entry_nos: Sequence[int]) -> int:
             "automatic cost posting needs the posting engine (invrecon.posting), which is not "
             f"available ({exc}); turn Automatic Cost Posting off or post later with 'invrecon post'"
         ) from None
-    return post_automatically(db, value_entry_nos if isinstance(value_entry_nos, range)
-                              else list(value_entry_nos))
+    return post_automatically(db, value_entry_nos)
 
 
 def post_journal_lines(db: Database, lines: Sequence[JournalLine], *,
