@@ -8,7 +8,8 @@ the two at once (the GIL is handed over on every row of an ``executemany``), pro
 * The **writing process** (the caller of ``post_inventory_cost``) keeps the write transaction
   and does every write, exactly as a single-process run does: it applies what the engine sends
   with the very methods the in-process engine uses (``_Engine.apply_lines``, ``_emit_skip``,
-  ``_end_batch``, ``_emit_groups``, ``_emit_irregular``, ``PostingLoad.add_deltas``), then writes the
+  ``_end_batch``, ``_emit_groups``, ``_emit_irregular``, ``PostingLoad.add_prepared`` and
+  ``stage_totals``), then writes the
   register, the posted fields and the pre-aggregate deltas, and commits.
 * The **engine process** opens its own read connection. The writing process holds the write
   lock (``BEGIN IMMEDIATE``) before it starts the engine, so the engine's snapshot is the state
@@ -25,6 +26,7 @@ ledger file; every other run stays in one process.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -33,12 +35,13 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 from typing import IO, Any
 
 from sqlite_utils import Database
 
-from invrecon import posting
+from invrecon import posting, preaggregates
 from invrecon.errors import InvreconError
 from invrecon.ledger import db_path, open_ledger
 from invrecon.posting import (
@@ -59,9 +62,15 @@ ENGINE_CACHE_KIB = 16_384
 """The engine process's SQLite page cache (the writing process keeps the ledger's 64 MiB)."""
 PIPE_BYTES = 1 << 20
 """Capacity asked for the engine process's pipe (Linux's default limit for a user)."""
-TUNABLES = ("BATCH_SIZE", "STAGE_KEYS", "LINES_IN_MEMORY", "SKIPPED_IN_MEMORY",
-            "GROUP_LINES_IN_MEMORY", "GROUP_WRITE_BATCH")
-"""``invrecon.posting`` settings the engine process takes over from the writing process."""
+READ_AHEAD_BYTES = 32 << 20
+"""Messages the writing process reads ahead of the one it applies, at most (``_ReadAhead``)."""
+TUNABLES = (("posting", "BATCH_SIZE"), ("posting", "STAGE_KEYS"),
+            ("posting", "LINES_IN_MEMORY"), ("posting", "SKIPPED_IN_MEMORY"),
+            ("posting", "GROUP_LINES_IN_MEMORY"), ("posting", "GROUP_WRITE_BATCH"),
+            ("preaggregates", "STAGE_KEYS"))
+"""Settings (module of ``invrecon``, name) the engine process takes over from the writing
+process."""
+_MODULES = {"posting": posting, "preaggregates": preaggregates}
 
 
 def usable(db: Database, queued: int) -> bool:
@@ -118,7 +127,17 @@ class _EngineProcessEngine(_Engine):
         self._hand_over_when_full()
 
     def _emit_deltas(self, taken: tuple) -> None:
-        self.pipe.send(("deltas", taken))
+        if self.per_group:
+            # The writing process has nothing to write until the groups are made (after the
+            # whole queue): it prepares the deltas itself, off this process's critical path.
+            self.pipe.send(("deltas", taken))
+            return
+        # Per entry the writing process is the busier one: prepared here (sorted rows, the
+        # totals summed), it only executes.
+        agg = self.agg
+        self.pipe.send(("prepared-deltas", agg.prepare(taken)))
+        if agg.totals_full():
+            self.pipe.send(("totals", agg.take_totals()))
 
     def _emit_groups(self, gl_rows: list, lines: list[tuple], multi_rows: list[tuple]) -> None:
         self.pipe.send(("groups", gl_rows, lines, multi_rows))
@@ -128,13 +147,13 @@ class _EngineProcessEngine(_Engine):
 
 
 def _engine_process(out: IO[bytes], path: str, request_json: str,
-                    numbers: tuple[int, int, int], tunables: dict[str, int],
+                    numbers: tuple[int, int, int], tunables: list[tuple[str, str, int]],
                     stream_skips: bool) -> None:
     """The engine process's work: every message goes to ``out`` (see ``_send``)."""
     pipe = _Sender(out)
     try:
-        for name, value in tunables.items():
-            setattr(posting, name, value)
+        for module, name, value in tunables:
+            setattr(_MODULES[module], name, value)
         db = open_ledger(path, readonly=True)
         # it reads the queue once: a small page cache leaves the memory to the group buffer
         db.conn.execute(f"PRAGMA cache_size = -{ENGINE_CACHE_KIB}")
@@ -157,6 +176,7 @@ def _engine_process(out: IO[bytes], path: str, request_json: str,
         if engine.per_group:
             engine.finish_groups()
         engine._emit_deltas(agg.take())
+        pipe.send(("totals", agg.take_totals()))
         pipe.send(("skips-tail", engine._skip_chunk))
         pipe.send(("done", {
             "totals": report._totals, "item_columns": report.item_columns,
@@ -187,8 +207,8 @@ class _Sender:
         self._out.flush()
 
 
-def _receive(inp: IO[bytes]) -> tuple | None:
-    """The next message, or None at the end of the pipe."""
+def _read_frame(inp: IO[bytes]) -> bytes | None:
+    """The next message's pickle, or None at the end of the pipe."""
     head = inp.read(8)
     if len(head) < 8:
         return None
@@ -196,7 +216,72 @@ def _receive(inp: IO[bytes]) -> tuple | None:
     data = inp.read(size)
     if len(data) < size:
         return None
-    return pickle.loads(data)
+    return data
+
+
+class _ReadAhead:
+    """Drains the engine process's pipe in a thread of the writing process, up to ``limit``
+    bytes ahead of the message being applied; ``get`` hands the messages over in order.
+
+    The pipe holds 1 MiB, a few batches: while the writing process spends a few hundred
+    milliseconds on one step (adding a chunk of deltas, committing a skip chunk), the engine
+    process would fill it and wait, and the writing process would then wait for it in turn.
+    Read ahead, each keeps going. The thread only reads bytes (the read releases the GIL); the
+    writing process unpickles a message when it applies it."""
+
+    def __init__(self, inp: IO[bytes], limit: int):
+        self._inp = inp
+        self._limit = limit
+        self._frames: collections.deque[bytes | None | BaseException] = collections.deque()
+        self._bytes = 0
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, name="invrecon-engine-reader",
+                                        daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        frame: bytes | None | BaseException
+        while True:
+            try:
+                frame = _read_frame(self._inp)
+            except BaseException as exc:  # noqa: BLE001 - handed to the writing process
+                frame = exc
+            with self._cond:
+                # (one frame is always let through, however large: the writer needs it)
+                while self._frames and self._bytes >= self._limit and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                self._frames.append(frame)
+                if isinstance(frame, bytes):
+                    self._bytes += len(frame)
+                self._cond.notify_all()
+            if not isinstance(frame, bytes):
+                return
+
+    def get(self) -> tuple | None:
+        """The next message, or None at the end of the pipe."""
+        with self._cond:
+            while not self._frames:
+                self._cond.wait()
+            frame = self._frames.popleft()
+            if isinstance(frame, bytes):
+                self._bytes -= len(frame)
+                self._cond.notify_all()
+        if isinstance(frame, BaseException):
+            raise frame
+        return None if frame is None else pickle.loads(frame)
+
+    def close(self, timeout: float = 10) -> None:
+        """Stop reading ahead (the engine process has ended: the thread finds the pipe's
+        end)."""
+        with self._cond:
+            self._closed = True
+            self._frames.clear()
+            self._bytes = 0
+            self._cond.notify_all()
+        self._thread.join(timeout)
 
 
 def run(db: Database, engine: _Engine, request: PostingRequest) -> None:
@@ -210,7 +295,7 @@ def run(db: Database, engine: _Engine, request: PostingRequest) -> None:
     numbers = (engine.next_gl, engine.txn, engine.register_no)
     job = json.dumps({"path": db_path(db), "request": request.model_dump_json(),
                       "numbers": numbers,
-                      "tunables": {name: getattr(posting, name) for name in TUNABLES},
+                      "tunables": [(m, name, getattr(_MODULES[m], name)) for m, name in TUNABLES],
                       "stream_skips": engine.on_progress is not None})
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(posting.__file__)))
     env = dict(os.environ)
@@ -231,6 +316,7 @@ def run(db: Database, engine: _Engine, request: PostingRequest) -> None:
         finally:
             os.close(write_fd)  # the engine process holds the only writing end: EOF at its end
         with os.fdopen(read_fd, "rb", buffering=1 << 20) as inp:
+            messages = _ReadAhead(inp, READ_AHEAD_BYTES)
             try:
                 assert proc.stdin is not None
                 # An engine process that ends before reading its job (it could not start)
@@ -240,7 +326,7 @@ def run(db: Database, engine: _Engine, request: PostingRequest) -> None:
                     proc.stdin.flush()
                 with contextlib.suppress(BrokenPipeError):
                     proc.stdin.close()
-                _apply(db, engine, inp, proc, errors)
+                _apply(db, engine, messages, proc, errors)
                 try:  # it has sent everything: let it end on its own
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
@@ -249,15 +335,16 @@ def run(db: Database, engine: _Engine, request: PostingRequest) -> None:
                 if proc.poll() is None:
                     proc.kill()
                 proc.wait()
+                messages.close()
 
 
-def _apply(db: Database, engine: _Engine, inp: IO[bytes], proc: subprocess.Popen,
+def _apply(db: Database, engine: _Engine, messages: _ReadAhead, proc: subprocess.Popen,
            errors: IO[bytes]) -> None:
     report = engine.report
     load = engine.agg
     while True:
         engine.check_cancel()
-        msg = _receive(inp)
+        msg = messages.get()
         if msg is None:
             proc.wait()
             errors.seek(0)
@@ -285,8 +372,12 @@ def _apply(db: Database, engine: _Engine, inp: IO[bytes], proc: subprocess.Popen
         elif kind == "skips-tail":
             for s in msg[1]:
                 report.skipped.append_encoded(s)
+        elif kind == "prepared-deltas":
+            load.add_prepared(db.conn, msg[1])
         elif kind == "deltas":
             load.add_deltas(db.conn, msg[1])
+        elif kind == "totals":
+            load.stage_totals(db.conn, msg[1])
         elif kind == "groups":
             engine._emit_groups(*msg[1:])
         elif kind == "irregular":

@@ -590,7 +590,8 @@ def piece_delta_key(vkey: tuple, account: str, share: int, posted_actual: int,
 
 class DeltaCollector:
     """The deltas a posting engine collects while it posts (see ``PostingLoad``, which adds
-    them to the pre-aggregates; the engine process of a large run sends them over)."""
+    them to the pre-aggregates; the engine process of a large run prepares them as rows and
+    sends those over)."""
 
     def __init__(self) -> None:
         # ve_key -> [posted actual delta, posted expected delta]
@@ -600,6 +601,10 @@ class DeltaCollector:
         self.gl_delta: dict[tuple, list[int]] | None = None
         self.piece_delta: dict[tuple, list[int]] | None = None
         self.lines_collected = False
+        # the all-dates sums of the deltas prepared so far (ve_key[1:] / piece total key ->
+        # sums): few keys, hit by every chunk; staged (``take_totals``) and merged at the end
+        self._ve_total: dict[tuple, list[int]] = {}
+        self._piece_total: dict[tuple, list[int]] = {}
 
     def collect_lines(self) -> None:
         """The engine will collect the G/L amounts and pieces of its lines itself."""
@@ -617,6 +622,42 @@ class DeltaCollector:
             self.gl_delta, self.piece_delta = {}, {}
         return taken
 
+    def prepare(self, taken: tuple) -> tuple[list[tuple], list[tuple], list[tuple], int]:
+        """``take``'s deltas as the rows of the upserts into the per-day tables (value entries,
+        G/L entries, pieces), each list in primary-key order (the rows are the key's columns
+        first: each upsert lands next to the previous one in the B-tree), and the number of
+        keys; their all-dates sums are added to the totals (``take_totals``). Pure Python: the
+        engine process of a large run does it, and the writing process only executes."""
+        ve, gl, pieces = taken
+        ve_rows: list[tuple] = []
+        gl_rows: list[tuple] = []
+        piece_rows: list[tuple] = []
+        if ve:
+            _add_into(self._ve_total, ((k[1:], d) for k, d in ve.items()))
+            ve_rows = sorted((*k, a, b) for k, (a, b) in ve.items() if a or b)
+        if gl:
+            gl_rows = sorted((*k, a, b) for k, (a, b) in gl.items())
+        if pieces:
+            _add_into(self._piece_total,
+                      (((k[0][1:], k[1], k[2]), d) for k, d in pieces.items()))
+            piece_rows = sorted(
+                (v[0], v[0], *v[1:], acct, 0, fl & 1, fl >> 1 & 1, fl >> 2 & 1, fl >> 3, a, n)
+                for (v, acct, fl), (a, n) in pieces.items())
+        return ve_rows, gl_rows, piece_rows, len(ve or ()) + len(gl or ()) + len(pieces or ())
+
+    def totals_full(self) -> bool:
+        """Past ``STAGE_KEYS`` all-dates keys: time to stage them (``take_totals``)."""
+        return len(self._ve_total) + len(self._piece_total) > STAGE_KEYS
+
+    def take_totals(self) -> tuple[list[tuple], list[tuple]]:
+        """The all-dates sums so far, as rows of the value-entry and the piece total stages;
+        summing starts again."""
+        ve, pieces = self._ve_total, self._piece_total
+        self._ve_total, self._piece_total = {}, {}
+        return ([(*k, a, b) for k, (a, b) in ve.items()],
+                [(*v, acct, 0, fl & 1, fl >> 1 & 1, fl >> 2 & 1, fl >> 3, a, n)
+                 for (v, acct, fl), (a, n) in pieces.items()])
+
 
 class PostingLoad(DeltaCollector):
     """Pre-aggregate upkeep for one large posting run, in the run's write transaction, with the
@@ -630,10 +671,11 @@ class PostingLoad(DeltaCollector):
     posting group it also writes the agg_gl_multi rows (``add_multi``) and has the pieces of
     the few multi-linked G/L entries whose split is not the one it assumed corrected in SQL
     (``correct_pieces``, staged and merged by ``finish``). Memory stays bounded: past
-    ``posting.STAGE_KEYS`` keys the engine hands the collected deltas over (``take``) and they
-    are added to the per-day tables at once (``add_deltas``); the all-dates totals (a few
-    thousand keys) are summed here, staged in temp tables past ``STAGE_KEYS`` keys and merged
-    by ``finish``. When the run re-posts a
+    ``posting.STAGE_KEYS`` keys the engine hands the collected deltas over (``take``), they
+    are prepared as rows (``prepare``) and added to the per-day tables at once
+    (``add_prepared``); the all-dates totals (a few thousand keys) are summed while preparing,
+    staged in temp tables past ``STAGE_KEYS`` keys (``stage_totals``) and merged by
+    ``finish``. When the run re-posts a
     value entry that already has links (its existing pieces' match flags would change),
     writes anything else, or did not collect its lines, ``finish`` falls back to a full
     rebuild: slower, never wrong."""
@@ -648,11 +690,8 @@ class PostingLoad(DeltaCollector):
             "SELECT count(*) FROM gl_item_ledger_relation").fetchone()[0]
         self.rebuild_reason: str | None = None
         self.method: str | None = None  # 'delta' or 'rebuild' once finished
-        self.keys_added = 0  # keys of the deltas handed over (add_deltas)
+        self.keys_added = 0  # keys of the deltas handed over (add_prepared)
         self.corrected = 0  # multi-linked G/L entries whose pieces correct_pieces fixed
-        # the all-dates sums of the deltas handed over (ve_key[1:] / piece total key -> sums)
-        self._ve_total: dict[tuple, list[int]] = {}
-        self._piece_total: dict[tuple, list[int]] = {}
         for table, cols in _STAGES:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
             conn.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
@@ -663,34 +702,27 @@ class PostingLoad(DeltaCollector):
         so a key rarely comes back in a later chunk, and the work is done while the engine
         still runs instead of in one merge at the end. The all-dates totals (few keys, hit by
         every chunk) are summed here and merged by ``finish``."""
-        ve, gl, pieces = taken
-        if ve:
-            _add_into(self._ve_total, ((k[1:], d) for k, d in ve.items()))
-            self._add_now(conn, _ADD_POSTED_SQL,
-                          ((*k, a, b) for k, (a, b) in ve.items() if a or b), len(ve))
-        if gl:
-            self._add_now(conn, _ADD_GL_SQL, ((*k, a, b) for k, (a, b) in gl.items()), len(gl))
-        if pieces:
-            _add_into(self._piece_total, (((k[0][1:], k[1], k[2]), d) for k, d in pieces.items()))
-            self._add_now(conn, _ADD_PIECES_SQL, (
-                (v[0], v[0], *v[1:], acct, 0, fl & 1, fl >> 1 & 1, fl >> 2 & 1, fl >> 3, a, n)
-                for (v, acct, fl), (a, n) in pieces.items()), len(pieces))
-        if len(self._ve_total) + len(self._piece_total) > STAGE_KEYS:
-            self._stage_totals(conn)
+        self.add_prepared(conn, self.prepare(taken))
+        if self.totals_full():
+            self.stage_totals(conn, self.take_totals())
 
-    def _stage_totals(self, conn: Any) -> None:
-        ve, pieces = self._ve_total, self._piece_total
-        self._ve_total, self._piece_total = {}, {}
-        self._write_stage(conn, _VE_TOTAL_STAGE, ((*k, a, b) for k, (a, b) in ve.items()))
-        self._write_stage(conn, _PIECE_TOTAL_STAGE, (
-            (*v, acct, 0, fl & 1, fl >> 1 & 1, fl >> 2 & 1, fl >> 3, a, n)
-            for (v, acct, fl), (a, n) in pieces.items()))
+    def add_prepared(self, conn: Any, prepared: tuple) -> None:
+        """Execute the upserts of ``prepare``'s rows (from this engine or the engine
+        process's)."""
+        ve_rows, gl_rows, piece_rows, keys = prepared
+        if ve_rows:
+            conn.executemany(_ADD_POSTED_SQL, ve_rows)
+        if gl_rows:
+            conn.executemany(_ADD_GL_SQL, gl_rows)
+        if piece_rows:
+            conn.executemany(_ADD_PIECES_SQL, piece_rows)
+        self.keys_added += keys
 
-    def _add_now(self, conn: Any, sql: str, rows: Iterable[tuple], count: int) -> None:
-        # in primary-key order (the rows are the key's columns first): each upsert lands next
-        # to the previous one in the B-tree
-        conn.executemany(sql, sorted(rows))
-        self.keys_added += count
+    def stage_totals(self, conn: Any, rows: tuple[list[tuple], list[tuple]]) -> None:
+        """Stage ``take_totals``'s rows (from this engine or the engine process's)."""
+        ve, pieces = rows
+        self._write_stage(conn, _VE_TOTAL_STAGE, ve)
+        self._write_stage(conn, _PIECE_TOTAL_STAGE, pieces)
 
     def _write_stage(self, conn: Any, table: str, rows: Iterable[tuple]) -> None:
         width = len(dict(_STAGES)[table])
@@ -766,7 +798,7 @@ class PostingLoad(DeltaCollector):
             self.method = "rebuild"
         else:
             self.add_deltas(conn, self.take())
-            self._stage_totals(conn)
+            self.stage_totals(conn, self.take_totals())
             for statement in (
                     _merge_posted_sql(VE_TOTAL, _VE_TOTAL_STAGE, _VE_KEY[1:]),
                     _merge_pieces_sql(PIECE_DAY, _PIECE_STAGE, _PIECE_KEY),  # corrections

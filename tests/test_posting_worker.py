@@ -4,9 +4,13 @@ either process leaves the ledger as it was."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pickle
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import threading
 from pathlib import Path
@@ -46,6 +50,8 @@ def small_batches(monkeypatch):
                         ("SKIPPED_IN_MEMORY", 20), ("GROUP_LINES_IN_MEMORY", 30),
                         ("GROUP_WRITE_BATCH", 100)):
         monkeypatch.setattr(posting, name, value)
+    # the all-dates totals go over (and to their stage tables) several times during a run
+    monkeypatch.setattr(preaggregates, "STAGE_KEYS", 40)
 
 
 @pytest.fixture
@@ -111,9 +117,18 @@ def test_engine_process_posts_what_the_engine_in_process_posts(
         unposted, tmp_path, monkeypatch, small_batches, engine_runs, loads, mode, ecp):
     here = _copy(unposted, tmp_path / "here.db", ecp=ecp)
     there = _copy(unposted, tmp_path / "there.db", ecp=ecp)
+    staged: list[int] = []  # rows of each all-dates totals stage (PostingLoad.stage_totals)
+    real_stage = preaggregates.PostingLoad.stage_totals
+
+    def stage_totals(self, conn, rows):
+        staged.append(len(rows[0]) + len(rows[1]))
+        return real_stage(self, conn, rows)
+
+    monkeypatch.setattr(preaggregates.PostingLoad, "stage_totals", stage_totals)
     monkeypatch.setattr(posting_worker, "ENABLED", False)
     report_here, json_here = _post(here, mode)
     assert engine_runs == []
+    staged_here, staged[:] = list(staged), []
     monkeypatch.setattr(posting_worker, "ENABLED", True)
     report_there, json_there = _post(there, mode)
     assert engine_runs[0] == "run" and engine_runs[1].returncode == 0
@@ -127,6 +142,10 @@ def test_engine_process_posts_what_the_engine_in_process_posts(
     here_load, there_load = loads
     assert here_load.method == there_load.method == "delta"
     assert there_load.keys_added == here_load.keys_added > 10 * posting.STAGE_KEYS
+    # the all-dates totals were staged during the run too, not only at its end, in both (the
+    # engine process sends its own, summed over the chunks it prepared, per entry)
+    assert len(staged_here) > 2 and len(staged) > 2
+    assert sum(staged) >= sum(staged_here) > 0
 
 
 def test_early_merges_then_a_rebuild_stay_exact(unposted, tmp_path, small_batches, engine_runs,
@@ -302,3 +321,76 @@ def test_a_gl_total_beyond_64_bits_fails_the_run_and_writes_nothing(
 
     _unchanged_after(path, run)
     assert engine_runs[0] == "run" and engine_runs[1].returncode is not None
+
+
+# -- the writing process reads the engine process's messages ahead (posting_worker._ReadAhead)
+
+
+def _frames(count: int, size: int) -> list[bytes]:
+    return [pickle.dumps(("batch", i, bytes(size)), protocol=pickle.HIGHEST_PROTOCOL)
+            for i in range(count)]
+
+
+def _writer_thread(fd: int, frames: list[bytes]) -> threading.Thread:
+    def write():
+        with contextlib.suppress(BrokenPipeError), os.fdopen(fd, "wb", buffering=0) as out:
+            for f in frames:
+                out.write(struct.pack("<Q", len(f)) + f)
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    return t
+
+
+def test_read_ahead_drains_the_pipe_while_the_writer_applies_nothing():
+    """Far more than a pipe holds: the engine's side finishes writing although nothing has been
+    applied yet (without the thread it would block on the full pipe); the messages then come in
+    order, and None at the end."""
+    read_fd, write_fd = os.pipe()
+    frames = _frames(40, 200_000)  # 8 MB; a pipe holds 64 KiB to 1 MiB
+    with os.fdopen(read_fd, "rb") as inp:
+        messages = posting_worker._ReadAhead(inp, limit=32 << 20)
+        writer = _writer_thread(write_fd, frames)
+        writer.join(timeout=30)
+        assert not writer.is_alive()
+        assert [messages.get()[1] for _ in frames] == list(range(40))
+        assert messages.get() is None
+        messages.close()
+
+
+def test_read_ahead_stops_at_its_limit_and_goes_on_as_messages_are_applied():
+    read_fd, write_fd = os.pipe()
+    frames = _frames(200, 50_000)  # 10 MB against a limit of 200 kB
+    with os.fdopen(read_fd, "rb") as inp:
+        messages = posting_worker._ReadAhead(inp, limit=200_000)
+        writer = _writer_thread(write_fd, frames)
+        writer.join(timeout=2)
+        assert writer.is_alive()  # held back: the reader waits under its limit
+        assert messages._bytes < 200_000 + 50_100  # (one message past the limit at most)
+        got = [messages.get()[1] for _ in frames]
+        assert got == list(range(200))
+        writer.join(timeout=30)
+        assert not writer.is_alive()
+        assert messages.get() is None
+        messages.close()
+
+
+def test_read_ahead_hands_a_read_error_to_the_writer_and_closes_while_full():
+    class Broken:
+        def read(self, n):
+            raise OSError("pipe broke")
+
+    messages = posting_worker._ReadAhead(Broken(), limit=1 << 20)
+    with pytest.raises(OSError, match="pipe broke"):
+        messages.get()
+    messages.close()
+    # a reader held back by its limit ends when closed (a failed run stops reading)
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, "rb") as inp:
+        messages = posting_worker._ReadAhead(inp, limit=1)
+        writer = _writer_thread(write_fd, _frames(50, 100_000))
+        messages.get()
+        messages.close(timeout=10)
+        assert not messages._thread.is_alive()
+        # (the writing end sees the pipe closed once this side closes it)
+    writer.join(timeout=30)
