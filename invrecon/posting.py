@@ -576,6 +576,8 @@ class _Engine:
     _new_skipped: list[tuple] = field(default_factory=list)  # SkippedEntry.as_tuple form
     posted_entry_nos: list[int] | None = None
     agg: Any = None  # a preaggregates.PostingLoad in a large run: collects the deltas
+    # entries whose posted fields were set batch by batch (assign_posted_now); None: at the end
+    posted_as_it_goes: int | None = None
 
     def __post_init__(self) -> None:
         conn = self.db.conn
@@ -722,6 +724,36 @@ class _Engine:
     def _emit_irregular(self, irregular: list[tuple[int, int]]) -> None:
         if self.write:
             self.agg.correct_pieces(self.db.conn, irregular, self.setup.expected_cost_posting)
+
+    def assign_posted_now(self, nos: Iterable[int]) -> None:
+        """Set the posted fields (``_assign_posted_fields``) of entries the engine has posted,
+        now instead of at the end: per posting group the writing process of a run with an
+        engine process would otherwise wait for the engine's pass over the queue. What each
+        entry had left to post (the lines of its G/L lines) is kept in
+        ``temp.invrecon_posted_before`` for ``PostingLoad.correct_pieces``, which reads it
+        after the posted fields are set. The engine process reads the queue from its own
+        snapshot, so it never sees these updates."""
+        conn = self.db.conn
+        if self.posted_as_it_goes is None:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS invrecon_posted_now "
+                         "(entry_no INTEGER PRIMARY KEY)")
+            conn.execute("DROP TABLE IF EXISTS temp.invrecon_posted_before")
+            conn.execute("CREATE TEMP TABLE invrecon_posted_before (entry_no INTEGER PRIMARY KEY, "
+                         "act INTEGER NOT NULL, exp INTEGER NOT NULL)")
+            self.posted_as_it_goes = 0
+            if self.agg is not None:
+                self.agg.posted_before = "temp.invrecon_posted_before"
+        conn.execute("DELETE FROM temp.invrecon_posted_now")
+        conn.executemany("INSERT INTO temp.invrecon_posted_now VALUES (?)", ((n,) for n in nos))
+        conn.execute(
+            "INSERT INTO temp.invrecon_posted_before SELECT ve.entry_no, "
+            "ve.cost_amount_actual - ve.cost_posted_to_gl, "
+            "ve.cost_amount_expected - ve.expected_cost_posted_to_gl "
+            "FROM temp.invrecon_posted_now n JOIN value_entry ve ON ve.entry_no = n.entry_no")
+        cur = conn.execute(
+            f"UPDATE value_entry SET {_posted_fields(self.setup.expected_cost_posting)} "
+            "WHERE entry_no IN (SELECT entry_no FROM temp.invrecon_posted_now)")
+        self.posted_as_it_goes += cur.rowcount
 
     # -- the loop --
 
@@ -1055,7 +1087,7 @@ def _run(db: Database, request: PostingRequest, *, write: bool,
             engine.finish_groups()
     if write:
         engine.write_register()
-        _assign_posted_fields(db, request, ecp, report, load)
+        _assign_posted_fields(db, request, ecp, report, load, engine.posted_as_it_goes)
     engine.progress()
     return report
 
@@ -1071,29 +1103,50 @@ def _process(db: Database, engine: _Engine, request: PostingRequest, ecp: bool) 
             engine.progress()
 
 
+def _posted_fields(ecp: bool) -> str:
+    """The SET clause: Cost Posted to G/L := Cost Amount (Actual) (and, with expected cost
+    posting, Expected Cost Posted to G/L := Cost Amount (Expected))."""
+    assign = "cost_posted_to_gl = cost_amount_actual"
+    if ecp:
+        assign += ", expected_cost_posted_to_gl = cost_amount_expected"
+    return assign
+
+
 def _assign_posted_fields(db: Database, request: PostingRequest, ecp: bool,
-                          report: PostingReport, load: Any = None) -> None:
-    """Cost Posted to G/L := Cost Amount (Actual) (and, with expected cost posting, Expected
-    Cost Posted to G/L := Cost Amount (Expected)) for every queued entry that was not skipped:
-    one set-based UPDATE over the same queue condition the run read."""
+                          report: PostingReport, load: Any = None,
+                          posted_as_it_goes: int | None = None) -> None:
+    """Set the posted fields (``_posted_fields``) of every queued entry that was not skipped:
+    one set-based UPDATE over the same queue condition the run read. ``posted_as_it_goes``:
+    the run set them batch by batch (``_Engine.assign_posted_now``) for that many entries;
+    only the checks are left."""
     conn = db.conn
+    if posted_as_it_goes is not None:
+        if load is not None:
+            load.value_entries_posted("temp.invrecon_posted_before")
+        if posted_as_it_goes != report.posted_value_entries:
+            raise InvreconError(
+                f"internal error: {posted_as_it_goes} value entries got their posted fields, "
+                f"{report.posted_value_entries} were posted; nothing was written")
+        # (correct_pieces, the one reader of what was left to post, has run)
+        conn.execute("DROP TABLE IF EXISTS temp.invrecon_posted_now")
+        conn.execute("DROP TABLE IF EXISTS temp.invrecon_posted_before")
+        if report.skipped:
+            conn.execute("DELETE FROM temp.invrecon_posting_skipped")
+        return
     where, params = _queue_where(request.filters, ecp, alias="value_entry")
     skip_clause = ""
     if report.skipped:
         # (filled by the engine batch by batch)
         skip_clause = (" AND value_entry.entry_no NOT IN "
                        "(SELECT entry_no FROM temp.invrecon_posting_skipped)")
-    assign = "cost_posted_to_gl = cost_amount_actual"
-    if ecp:
-        assign += ", expected_cost_posted_to_gl = cost_amount_expected"
     # A large share of the table: one sequential pass in rowid order (each page written once)
     # beats visiting the rows in the partial index's (item, date) order.
     total = conn.execute("SELECT coalesce(max(entry_no), 0) FROM value_entry").fetchone()[0]
     scan = "NOT INDEXED" if report.processed * 8 > total else ""
     if load is not None:  # a bulk run: the pre-aggregates take this update's deltas first
         load.value_entries_posting(f"{where}{skip_clause}", params)
-    cur = conn.execute(f"UPDATE value_entry {scan} SET {assign} WHERE {where}{skip_clause}",
-                       params)
+    cur = conn.execute(f"UPDATE value_entry {scan} SET {_posted_fields(ecp)} "
+                       f"WHERE {where}{skip_clause}", params)
     if cur.rowcount != report.posted_value_entries:
         raise InvreconError(
             f"internal error: {cur.rowcount} value entries matched the posted-fields update, "

@@ -26,6 +26,7 @@ ledger file; every other run stays in one process.
 
 from __future__ import annotations
 
+import array
 import collections
 import contextlib
 import json
@@ -62,7 +63,7 @@ ENGINE_CACHE_KIB = 16_384
 """The engine process's SQLite page cache (the writing process keeps the ledger's 64 MiB)."""
 PIPE_BYTES = 1 << 20
 """Capacity asked for the engine process's pipe (Linux's default limit for a user)."""
-READ_AHEAD_BYTES = 32 << 20
+READ_AHEAD_BYTES = 16 << 20
 """Messages the writing process reads ahead of the one it applies, at most (``_ReadAhead``)."""
 TUNABLES = (("posting", "BATCH_SIZE"), ("posting", "STAGE_KEYS"),
             ("posting", "LINES_IN_MEMORY"), ("posting", "SKIPPED_IN_MEMORY"),
@@ -119,8 +120,12 @@ class _EngineProcessEngine(_Engine):
 
     def _end_batch(self) -> None:
         r = self.report
+        posted = None
+        if self.posted_entry_nos is not None:  # per posting group: assign_posted_now
+            posted = array.array("q", self.posted_entry_nos).tobytes()
+            self.posted_entry_nos = []
         self.pipe.send(("batch", self._lines, self._skips, self._skip_nos, r.processed,
-                        r.posted_value_entries, self.next_gl))
+                        r.posted_value_entries, self.next_gl, posted))
         self._skips = []
         self._skip_nos = []
         self._lines = None
@@ -167,6 +172,10 @@ def _engine_process(out: IO[bytes], path: str, request_json: str,
                                       write=True, agg=agg)
         engine.pipe = pipe
         engine.stream_skips = stream_skips
+        if engine.per_group:
+            # the writing process sets their posted fields batch by batch: it would otherwise
+            # wait for this pass over the queue (per entry it is the busier one: at the end)
+            engine.posted_entry_nos = []
         # the numbers continue from what the writing process sees (the same snapshot)
         seen = (engine.next_gl, engine.txn, engine.register_no)
         if seen != tuple(numbers):
@@ -354,7 +363,9 @@ def _apply(db: Database, engine: _Engine, messages: _ReadAhead, proc: subprocess
                 f"{': ' + tail[0] if tail else ''}); nothing was posted")
         kind = msg[0]
         if kind == "batch":
-            _, lines, skips, skip_nos, processed, posted, next_gl = msg
+            _, lines, skips, skip_nos, processed, posted, next_gl, posted_nos = msg
+            if posted_nos:
+                engine.assign_posted_now(array.array("q", posted_nos))
             if lines is not None:
                 data, _count = lines
                 gl_rows, _ordinals, rel_rows = pickle.loads(data)

@@ -692,6 +692,9 @@ class PostingLoad(DeltaCollector):
         self.method: str | None = None  # 'delta' or 'rebuild' once finished
         self.keys_added = 0  # keys of the deltas handed over (add_prepared)
         self.corrected = 0  # multi-linked G/L entries whose pieces correct_pieces fixed
+        # the temp table of what each posted entry had left to post (entry_no, act, exp) when
+        # the posted fields are set as the run goes (posting._Engine.assign_posted_now)
+        self.posted_before: str | None = None
         for table, cols in _STAGES:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
             conn.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
@@ -740,24 +743,31 @@ class PostingLoad(DeltaCollector):
         ((entry no., 1 if the line posts the expected part)) where it does not, stage the
         difference: minus the assumed pieces, plus the case's pieces (none for case 'X').
         Called after their G/L entries, relation rows and agg_gl_multi rows are written and
-        before the value entries' posted fields are set (the lines are read off them)."""
+        before the value entries' posted fields are set (the lines are read off them), or
+        after, when what they had left to post was kept (``posted_before``)."""
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS invrecon_agg_irregular "
                      "(g INTEGER PRIMARY KEY, is_exp INTEGER NOT NULL)")
         conn.execute("DELETE FROM temp.invrecon_agg_irregular")
         conn.executemany("INSERT INTO temp.invrecon_agg_irregular VALUES (?, ?)", irregular)
         # the value entry as it will be once posted, and the amount of its line
         posted_expected = "ve.cost_amount_expected" if ecp else "ve.expected_cost_posted_to_gl"
+        # the part the line posted: left to post in the entry, or kept from before its posted
+        # fields were set
+        line, before = ("CASE WHEN i.is_exp THEN ve.cost_amount_expected - "
+                        "ve.expected_cost_posted_to_gl ELSE ve.cost_amount_actual - "
+                        "ve.cost_posted_to_gl END", "")
+        if self.posted_before is not None:
+            line = "CASE WHEN i.is_exp THEN p.exp ELSE p.act END"
+            before = f" JOIN {self.posted_before} p ON p.entry_no = ve.entry_no"
         v = (f"(SELECT i.g AS g, ve.entry_no, ve.posting_date, ve.item_no, "
              f"ve.item_ledger_entry_type, ve.entry_type, ve.variance_type, ve.order_type, "
              f"ve.location_code, ve.inventory_posting_group, ve.gen_bus_posting_group, "
              f"ve.gen_prod_posting_group, ve.source_type, ve.source_no, "
              f"ve.cost_amount_actual AS cost_posted_to_gl, "
-             f"{posted_expected} AS expected_cost_posted_to_gl, "
-             f"CASE WHEN i.is_exp THEN ve.cost_amount_expected - ve.expected_cost_posted_to_gl "
-             f"ELSE ve.cost_amount_actual - ve.cost_posted_to_gl END AS line "
+             f"{posted_expected} AS expected_cost_posted_to_gl, {line} AS line "
              f"FROM temp.invrecon_agg_irregular i "
              f"JOIN gl_item_ledger_relation r ON r.gl_entry_no = i.g "
-             f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no) v")
+             f"JOIN value_entry ve ON ve.entry_no = r.value_entry_no{before}) v")
         frm = f"FROM {v} JOIN gl_entry e ON e.entry_no = v.g"
         assumed = "(CASE WHEN e.amount < 0 THEN -abs(v.line) ELSE abs(v.line) END)"
         for share, sign, where in (
@@ -779,6 +789,18 @@ class PostingLoad(DeltaCollector):
             f"SELECT EXISTS (SELECT 1 FROM value_entry JOIN gl_item_ledger_relation r "
             f"ON r.value_entry_no = value_entry.entry_no WHERE ({where}) "
             f"AND r.gl_entry_no <= {int(self.gl_watermark)})", params).fetchone()[0]
+        if relinked:
+            self.rebuild_reason = "a posted value entry already had G/L links"
+
+    def value_entries_posted(self, table: str) -> None:
+        """``value_entries_posting`` for entries whose posted fields were set as the run went;
+        ``table`` holds their numbers (entry_no)."""
+        if self.rebuild_reason:
+            return
+        relinked = self.db.conn.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {table} p JOIN gl_item_ledger_relation r "
+            f"ON r.value_entry_no = p.entry_no "
+            f"AND r.gl_entry_no <= {int(self.gl_watermark)})").fetchone()[0]
         if relinked:
             self.rebuild_reason = "a posted value entry already had G/L links"
 

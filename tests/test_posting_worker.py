@@ -141,11 +141,49 @@ def test_engine_process_posts_what_the_engine_in_process_posts(
     # the deltas went to the per-day tables chunk by chunk as the engine handed them over
     here_load, there_load = loads
     assert here_load.method == there_load.method == "delta"
+    # per posting group the writing process set the posted fields batch by batch, and the
+    # pieces of irregular multi-linked G/L entries were corrected from what the entries had
+    # left to post (kept before their posted fields were set)
+    if mode == "per-posting-group":
+        assert here_load.posted_before is None
+        assert there_load.posted_before == "temp.invrecon_posted_before"
+    else:
+        assert here_load.posted_before is there_load.posted_before is None
     assert there_load.keys_added == here_load.keys_added > 10 * posting.STAGE_KEYS
     # the all-dates totals were staged during the run too, not only at its end, in both (the
     # engine process sends its own, summed over the chunks it prepared, per entry)
     assert len(staged_here) > 2 and len(staged) > 2
     assert sum(staged) >= sum(staged_here) > 0
+
+
+@pytest.mark.parametrize("ecp", [False, True])
+def test_irregular_groups_are_corrected_from_what_was_left_to_post(
+        unposted, tmp_path, monkeypatch, small_batches, engine_runs, loads, ecp):
+    """Entries posted in part before (a later cost change): their G/L lines post what is left,
+    so multi-linked G/L entries are not split by the posted amounts and their pieces are
+    corrected at the end, after the engine process's run has already set the posted fields:
+    from what each entry had left to post, kept before. The pre-aggregates stay exact
+    (``_post`` checks them) and the ledger is the one the engine in this process writes."""
+    paths = []
+    for name in ("here.db", "there.db"):
+        path = _copy(unposted, tmp_path / name, ecp=ecp)
+        c = sqlite3.connect(path)
+        c.execute("UPDATE value_entry SET cost_posted_to_gl = cost_amount_actual / 3 "
+                  "WHERE entry_no % 5 = 0 AND cost_posted_to_gl = 0 AND cost_amount_actual <> 0")
+        c.commit()
+        c.close()
+        paths.append(path)
+    monkeypatch.setattr(posting_worker, "ENABLED", False)
+    _, json_here = _post(paths[0], "per-posting-group")
+    monkeypatch.setattr(posting_worker, "ENABLED", True)
+    _, json_there = _post(paths[1], "per-posting-group")
+    assert engine_runs[0] == "run"
+    assert json_there == json_here
+    assert _dump(paths[1]) == _dump(paths[0])
+    here_load, there_load = loads
+    assert there_load.posted_before is not None and here_load.posted_before is None
+    assert there_load.corrected == here_load.corrected > 0
+    assert there_load.method == "delta"
 
 
 def test_early_merges_then_a_rebuild_stay_exact(unposted, tmp_path, small_batches, engine_runs,
