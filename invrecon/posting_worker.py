@@ -8,9 +8,14 @@ the two at once (the GIL is handed over on every row of an ``executemany``), pro
 * The **writing process** (the caller of ``post_inventory_cost``) keeps the write transaction
   and does every write, exactly as a single-process run does: it applies what the engine sends
   with the very methods the in-process engine uses (``_Engine.apply_lines``, ``_emit_skip``,
-  ``_end_batch``, ``_emit_groups``, ``_emit_irregular``, ``PostingLoad.add_prepared`` and
-  ``stage_totals``), then writes the
-  register, the posted fields and the pre-aggregate deltas, and commits.
+  ``_end_batch``, ``_emit_groups``, ``_emit_irregular``, ``PostingLoad.add_deltas``), then writes
+  the register, the posted fields and the pre-aggregate deltas, and commits. A thread reads the
+  messages ahead (``_ReadAhead``) so that neither process waits on the other's long steps, and
+  each side takes the work the other is too busy for: per entry (the writer is the busier) the
+  engine process prepares the pre-aggregate rows (``PostingLoad.add_prepared``,
+  ``stage_totals``); per posting group (the writer would wait for the engine's pass over the
+  queue) the writer prepares them and sets the posted fields batch by batch
+  (``_Engine.assign_posted_now``).
 * The **engine process** opens its own read connection. The writing process holds the write
   lock (``BEGIN IMMEDIATE``) before it starts the engine, so the engine's snapshot is the state
   the run writes onto; nobody else can commit in between. It runs the unchanged engine
