@@ -20,6 +20,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ class KillResult:
     stdout: str
     stderr: str
     in_write: bool = False  # the process held the ledger's write lock when it was killed
+    write_seconds: float = 0.0  # run_to_end with probe_db: longest stretch it held the lock
 
 
 def holds_write_lock(db: Path | str) -> bool:
@@ -79,31 +81,104 @@ def holds_write_lock(db: Path | str) -> bool:
         conn.close()
 
 
-def run_to_end(argv: list[str], timeout: float = 600) -> KillResult:
+def run_to_end(argv: list[str], timeout: float = 600,
+               probe_db: Path | str | None = None) -> KillResult:
+    """Run ``argv`` to its end. With ``probe_db``, watch that ledger's write lock meanwhile and
+    put the longest stretch it was held (seconds) in ``write_seconds``."""
     t0 = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                          env=subprocess_env())
-    return KillResult(False, proc.returncode, 0.0, time.monotonic() - t0, proc.stdout,
-                      proc.stderr)
+    if probe_db is None:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              env=subprocess_env())
+        return KillResult(False, proc.returncode, 0.0, time.monotonic() - t0, proc.stdout,
+                          proc.stderr)
+    with _Started(argv) as run:
+        longest = 0.0
+        held_since: float | None = None
+        while run.proc.poll() is None:
+            now = time.monotonic()
+            if now - t0 > timeout:
+                raise subprocess.TimeoutExpired(argv, timeout)
+            if holds_write_lock(probe_db):
+                held_since = now if held_since is None else held_since
+                longest = max(longest, now - held_since)
+            else:
+                held_since = None
+            time.sleep(LOCK_POLL_SECONDS)
+        return run.result(False, 0.0, t0, write_seconds=longest)
 
 
 def run_and_kill(argv: list[str], delay: float, timeout: float = 600,
-                 probe_db: Path | str | None = None) -> KillResult:
+                 probe_db: Path | str | None = None,
+                 after_write_lock: bool = False) -> KillResult:
     """Start ``argv``, SIGKILL it after ``delay`` seconds; return what happened. With
-    ``probe_db``, note whether the process held that ledger's write lock just before the kill."""
+    ``probe_db``, note whether the process held that ledger's write lock just before the kill.
+    With ``after_write_lock``, the delay counts from the moment the process is first seen
+    holding ``probe_db``'s write lock (two probes in a row), so the kill lands in or after the
+    write transaction, never in the start-up. Output goes to files: a process writing a long
+    report never blocks on a full pipe waiting for the kill."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=subprocess_env())
-    killed = in_write = False
-    try:
-        proc.wait(timeout=delay)
-    except subprocess.TimeoutExpired:
-        if probe_db is not None and Path(probe_db).exists():
-            in_write = holds_write_lock(probe_db)
-        os.kill(proc.pid, signal.SIGKILL)  # only the process we started, by its id
-        killed = True
-    out, err = proc.communicate(timeout=timeout)
-    return KillResult(killed, proc.returncode, delay, time.monotonic() - t0, out, err, in_write)
+    with _Started(argv) as run:
+        start = t0
+        if after_write_lock:
+            assert probe_db is not None, "after_write_lock needs probe_db"
+            seen = _wait_for_write_lock(run.proc, probe_db, t0 + timeout)
+            start = seen if seen is not None else t0
+        killed = in_write = False
+        try:
+            run.proc.wait(timeout=max(0.0, start + delay - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            if probe_db is not None and Path(probe_db).exists():
+                in_write = holds_write_lock(probe_db)
+            os.kill(run.proc.pid, signal.SIGKILL)  # only the process we started, by its id
+            killed = True
+        run.proc.wait(timeout=timeout)
+        return run.result(killed, delay, t0, in_write=in_write)
+
+
+LOCK_POLL_SECONDS = 0.002
+
+
+def _wait_for_write_lock(proc: subprocess.Popen, db: Path | str, deadline: float) -> float | None:
+    """The time ``proc`` was first seen holding ``db``'s write lock on two probes in a row (one
+    probe alone can report a lock for an instant that nobody holds); None if it ended first."""
+    while proc.poll() is None and time.monotonic() < deadline:
+        if holds_write_lock(db):
+            seen = time.monotonic()
+            time.sleep(LOCK_POLL_SECONDS)
+            if holds_write_lock(db):
+                return seen
+        time.sleep(LOCK_POLL_SECONDS)
+    return None
+
+
+class _Started:
+    """A subprocess of ``argv`` whose stdout and stderr go to temporary files."""
+
+    def __init__(self, argv: list[str]):
+        self._out = tempfile.TemporaryFile()
+        self._err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdout=self._out, stderr=self._err,
+                                     env=subprocess_env())
+
+    def __enter__(self) -> _Started:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._out.close()
+        self._err.close()
+
+    def result(self, killed: bool, delay: float, t0: float, *, in_write: bool = False,
+               write_seconds: float = 0.0) -> KillResult:
+        elapsed = time.monotonic() - t0
+        texts = []
+        for fh in (self._out, self._err):
+            fh.seek(0)
+            texts.append(fh.read().decode("utf-8", errors="replace"))
+        return KillResult(killed, self.proc.returncode, delay, elapsed, texts[0], texts[1],
+                          in_write, write_seconds)
 
 
 def startup_seconds() -> float:
