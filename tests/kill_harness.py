@@ -86,24 +86,18 @@ def run_to_end(argv: list[str], timeout: float = 600,
     """Run ``argv`` to its end. With ``probe_db``, watch that ledger's write lock meanwhile and
     put the longest stretch it was held (seconds) in ``write_seconds``."""
     t0 = time.monotonic()
-    if probe_db is None:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              env=subprocess_env())
-        return KillResult(False, proc.returncode, 0.0, time.monotonic() - t0, proc.stdout,
-                          proc.stderr)
     with _Started(argv) as run:
         longest = 0.0
         held_since: float | None = None
-        while run.proc.poll() is None:
+        while probe_db is not None and run.proc.poll() is None and time.monotonic() - t0 < timeout:
             now = time.monotonic()
-            if now - t0 > timeout:
-                raise subprocess.TimeoutExpired(argv, timeout)
             if holds_write_lock(probe_db):
                 held_since = now if held_since is None else held_since
                 longest = max(longest, now - held_since)
             else:
                 held_since = None
             time.sleep(LOCK_POLL_SECONDS)
+        run.proc.wait(timeout=max(0.0, t0 + timeout - time.monotonic()))
         return run.result(False, 0.0, t0, write_seconds=longest)
 
 

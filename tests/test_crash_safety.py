@@ -12,9 +12,9 @@ interpreter's start-up time. Every other run is instead killed at a random momen
 60% of the write transaction's length, counted from when it is seen taking the write lock, so
 kills inside the transaction do not depend on how long start-up and the report take. Just
 before each kill the harness probes the write lock: outcomes marked "-in-write" were killed
-inside the command's write transaction; at least one must be, with the ledger left as before. ``$INVRECON_KILL_SIZE`` sets
-the number of value entries the job writes (default 1000). With ``$INVRECON_KILL_REPORT=FILE``
-each job appends a JSON line with its outcome counts.
+inside the command's write transaction; at least one must be, with the ledger left as before.
+``$INVRECON_KILL_SIZE`` sets the number of value entries the job writes (default 1000). With
+``$INVRECON_KILL_REPORT=FILE`` each job appends a JSON line with its outcome counts.
 """
 
 from __future__ import annotations
@@ -86,12 +86,12 @@ def test_killed_job_leaves_before_or_after_and_a_rerun_completes_it(tmp_path, na
             break
         # every other run is killed inside its write transaction: counted from the moment it
         # takes the write lock, within the first 60% of the reference run's transaction
-        in_write = attempts % 2 == 1
-        delay = (fraction * 0.6 * done.write_seconds if in_write
+        kill_in_write = attempts % 2 == 1
+        delay = (fraction * 0.6 * done.write_seconds if kill_in_write
                  else low + fraction * max(high - low, 0.0))
         attempts += 1
         work = copy_ledger(job.base, tmp_path / "work.db")
-        k = run_and_kill(job.argv(work), delay, probe_db=work, after_write_lock=in_write)
+        k = run_and_kill(job.argv(work), delay, probe_db=work, after_write_lock=kill_in_write)
         if not k.killed:
             assert k.returncode in job.ok_codes, k.stderr
             high = min(high, k.elapsed * 0.98)
